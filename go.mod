@@ -1,0 +1,3 @@
+module github.com/duplexhq/duplex
+
+go 1.26
