@@ -1,10 +1,14 @@
-// Package broker defines how nodes of a duplex cluster exchange events.
-// Engines live in sub-packages: memory (single node), later nats and redis.
 package broker
 
 // CONTRACT written by the lead; keep it small.
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrClosed is returned by Publish and Subscribe after Close.
+var ErrClosed = errors.New("broker: closed")
 
 // Handler receives one published payload. It must not retain data after it
 // returns and must not block for long (engines call it from their own

@@ -1,14 +1,15 @@
-// Package presence defines the registry of which users are online, on which
-// connections, and when they were last seen. Engines live in sub-packages:
-// memory (single node), later redis.
 package presence
 
 // CONTRACT written by the lead; keep it small.
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrClosed is returned by every Registry method after Close.
+var ErrClosed = errors.New("presence: closed")
 
 // Status is one user's presence.
 type Status struct {

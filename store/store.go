@@ -1,7 +1,3 @@
-// Package store defines the message store: conversations, members, messages
-// with per-conversation sequence numbers, per-user cursors, and channel
-// history. Engines live in sub-packages (sqlite, later postgres); every engine
-// must pass the contract suite in store/storetest.
 package store
 
 // CONTRACT written by the lead; the store owner may refine it (documenting
@@ -23,6 +19,12 @@ var (
 	// ErrConflict: the change contradicts the current state (e.g. adding a
 	// member to a direct conversation).
 	ErrConflict = errors.New("store: conflict")
+	// ErrInvalid: an argument is malformed (empty ID, a direct conversation
+	// with oneself, Meta that is not a JSON object, limit < 1, keep < 1).
+	// Callers map it to a client error rather than a server fault.
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrClosed: the store was closed; no further calls succeed.
+	ErrClosed = errors.New("store: closed")
 )
 
 // Kind is the kind of a conversation.
@@ -103,9 +105,15 @@ type Store interface {
 	// CreateDirect returns the direct conversation of a and b, creating it
 	// the first time (idempotent for the unordered pair; a != b).
 	CreateDirect(ctx context.Context, a, b string) (Conversation, error)
-	// CreateGroup creates a group owned by owner with the given members.
+	// CreateGroup creates a group owned by owner with the given members
+	// (duplicates and owner itself in members are ignored).
 	CreateGroup(ctx context.Context, owner, title string, members []string) (Conversation, error)
+	// AddMember adds userID to a group. Its cursors start at the group's
+	// LastSeq: earlier history is readable but not counted as unread.
+	// ErrConflict for a direct conversation or an existing member.
 	AddMember(ctx context.Context, convID, userID string, role Role) error
+	// RemoveMember removes userID from a group (ErrNotMember if absent,
+	// ErrConflict for a direct conversation).
 	RemoveMember(ctx context.Context, convID, userID string) error
 
 	Conversation(ctx context.Context, convID string) (Conversation, error)
@@ -120,24 +128,30 @@ type Store interface {
 	// Append stores m and assigns the next sequence number of its
 	// conversation in one transaction. The sender must be a member
 	// (ErrNotMember). A repeated (conversation, sender, ClientMsgID) returns
-	// the original message and dup=true. When Append returns without error
-	// the message is durable to the engine's configured level.
+	// the original message and dup=true; an empty ClientMsgID disables
+	// deduplication. When Append returns without error the message is
+	// durable to the engine's configured level. If ctx ends after the
+	// message was handed to the engine it may still be stored: retry with
+	// the same ClientMsgID to learn its fate.
 	Append(ctx context.Context, m NewMessage) (msg Message, dup bool, err error)
 	// MessagesAfter returns up to limit messages with Seq > after, ascending.
 	MessagesAfter(ctx context.Context, convID string, after int64, limit int) ([]Message, error)
 	// MessagesBefore returns up to limit messages with Seq < before,
-	// descending (newest first).
+	// descending (newest first); before <= 0 means from the newest.
 	MessagesBefore(ctx context.Context, convID string, before int64, limit int) ([]Message, error)
 
 	// MarkDelivered and MarkRead move a member's cursor forward (never
-	// back, never past LastSeq) and return the cursor now stored.
+	// back, never past LastSeq) and return the cursor now stored. MarkRead
+	// also moves the delivered cursor up to the read cursor (read implies
+	// delivered).
 	MarkDelivered(ctx context.Context, userID, convID string, seq int64) (int64, error)
 	MarkRead(ctx context.Context, userID, convID string, seq int64) (int64, error)
 
 	// ChannelAppend appends to a channel's history, keeping at most keep
 	// entries, and returns the new entry's offset (ascending from 1).
 	ChannelAppend(ctx context.Context, channel string, data json.RawMessage, keep int) (ChannelMessage, error)
-	// ChannelAfter returns up to limit entries with Offset > after.
+	// ChannelAfter returns up to limit entries with Offset > after,
+	// ascending; ErrNotFound if nothing was ever appended to channel.
 	ChannelAfter(ctx context.Context, channel string, after int64, limit int) ([]ChannelMessage, error)
 
 	// Ping checks the store is reachable (readiness).

@@ -1,0 +1,3 @@
+// Package broker defines how nodes of a duplex cluster exchange events.
+// Engines live in sub-packages: memory (single node), later nats and redis.
+package broker
