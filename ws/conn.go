@@ -1,13 +1,13 @@
 package ws
 
-// CONTRACT STUB written by the lead to fix the shared surface; the owner of
-// the frame/conn layer replaces the bodies (and this comment).
-
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,96 +34,241 @@ type connConfig struct {
 }
 
 // DefaultReadLimit is the largest message (after decompression) a Conn reads
-// unless SetReadLimit says otherwise.
+// unless SetReadLimit says otherwise. 32 MiB bounds what one peer can make
+// the server buffer while leaving room for file-sized binary messages;
+// chat-like applications should lower it with ReadLimit or SetReadLimit.
 const DefaultReadLimit = 32 << 20
 
-// Conn is a WebSocket connection. One goroutine may read while any number of
-// goroutines write.
+// closeTimeout bounds each wait of the close handshake: sending our close
+// frame, waiting for the peer's, and (client side) waiting for the server to
+// close TCP.
+const closeTimeout = 5 * time.Second
+
+// smallReadSize is the inline buffer a reader waits on while no pooled read
+// buffer is held: a small message read by an idle connection needs a single
+// read system call and no pooled buffer at all.
+const smallReadSize = 64
+
+// Conn is a WebSocket connection. One goroutine may read (Read, Reader)
+// while any number of goroutines write (Write, Writer, WritePrepared, Ping,
+// Close): frames are serialized by the Conn, and a Writer holds the data
+// stream for the whole message while pongs and close frames may still be
+// sent between its fragments.
+//
+// A Conn holds no read or write buffer while idle: buffers come from pools
+// for the duration of a read or write (or, for Read, until the next Read).
 type Conn struct {
-	nc net.Conn
+	nc          net.Conn
+	role        role
+	subprotocol string
+	deflate     *deflateParams
+	level       int32
+	threshold   int32
+
+	// Read side, owned by the goroutine that set reading.
+	reading atomic.Bool
+	p       parser
+	rbuf    *[]byte // pooled read buffer, nil when reading into small
+	rpos    int32   // unconsumed input is rbytes()[rpos:rend]
+	rend    int32
+	rfull   bool  // the last read filled its buffer: more input is likely queued
+	rerr    error // read error held back until buffered input is consumed
+	msg     *[]byte
+	mr      msgReader
+	readErr error // sticky: the read side is finished
+	limit   atomic.Int64
+	decomp  *decompressor
+	small   [smallReadSize]byte
+
+	// Write side. msgMu is held for a whole data message, frameMu for one
+	// frame; both are 1-slot channels so that waiting honours contexts.
+	msgMu     chan struct{}
+	frameMu   chan struct{}
+	closeSent bool // guarded by frameMu
+	comp      *compressor
+
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	pingMu sync.Mutex
+	pings  map[uint64]chan struct{}
+	pingID uint64
 }
 
 // newConn wraps nc after a successful handshake. br holds any bytes already
-// read past the handshake; it may be nil. newConn must not keep br if it is
-// empty, so idle connections do not pin its buffer.
+// read past the handshake; it may be nil. newConn does not keep br: buffered
+// bytes are copied into a pooled read buffer, so idle connections do not pin
+// its buffer.
 func newConn(nc net.Conn, br *bufio.Reader, cfg connConfig) *Conn {
-	panic("unimplemented")
+	c := &Conn{
+		nc:          nc,
+		role:        cfg.role,
+		subprotocol: cfg.subprotocol,
+		deflate:     cfg.deflate,
+		msgMu:       make(chan struct{}, 1),
+		frameMu:     make(chan struct{}, 1),
+		closed:      make(chan struct{}),
+	}
+	limit := cfg.readLimit
+	if limit <= 0 {
+		limit = DefaultReadLimit
+	}
+	c.limit.Store(limit)
+	c.p.server = cfg.role == roleServer
+	c.p.deflate = cfg.deflate != nil
+	if cfg.deflate != nil {
+		c.level = int32(cfg.compression.level())
+		c.threshold = int32(cfg.compression.threshold())
+	}
+	if br != nil && br.Buffered() > 0 {
+		n := br.Buffered()
+		c.rbuf = getBuf(n)
+		c.rend = int32(copy(*c.rbuf, mustPeek(br, n)))
+	}
+	if cfg.pingInterval > 0 {
+		timeout := cfg.pongTimeout
+		if timeout <= 0 {
+			timeout = cfg.pingInterval
+		}
+		go c.heartbeat(cfg.pingInterval, timeout)
+	}
+	return c
 }
 
-// Read reads the next whole data message. The returned slice is valid only
-// until the next call to Read or Reader.
-func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
-	panic("unimplemented")
+// mustPeek returns the n buffered bytes of br (Peek of buffered bytes cannot
+// fail).
+func mustPeek(br *bufio.Reader, n int) []byte {
+	b, _ := br.Peek(n)
+	return b
 }
 
-// Reader returns the next data message as a stream. The reader is valid
-// until the next call to Read or Reader.
-func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
-	panic("unimplemented")
+// SetReadLimit sets the largest message (after decompression) Read and
+// Reader accept; a larger message fails the connection with 1009. It applies
+// from the next frame header on.
+func (c *Conn) SetReadLimit(n int64) {
+	if n <= 0 {
+		n = DefaultReadLimit
+	}
+	c.limit.Store(n)
 }
 
-// Write writes p as one message, compressed when negotiated and p is at least
-// the compression threshold.
-func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
-	panic("unimplemented")
+// SetReadDeadline and SetWriteDeadline set deadlines on the underlying
+// connection; contexts passed to Read and Write work as well. A read or write
+// that fails on a deadline leaves the stream in an unknown state, so it fails
+// the connection like any other I/O error.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
+// SetWriteDeadline: see SetReadDeadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
+
+// Subprotocol returns the negotiated subprotocol, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// Compressed reports whether permessage-deflate was negotiated.
+func (c *Conn) Compressed() bool { return c.deflate != nil }
+
+// LocalAddr returns the local address of the underlying connection.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr returns the remote address of the underlying connection.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// isClosed reports whether the TCP connection was closed.
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
 }
 
-// WriteUncompressed writes p as one message that is never compressed.
-func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte) error {
-	panic("unimplemented")
-}
-
-// Writer returns a writer for one message sent as a stream of frames; other
-// writers wait until it is closed.
-func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
-	panic("unimplemented")
-}
-
-// WritePrepared writes a message encoded once by NewPreparedMessage.
-func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
-	panic("unimplemented")
-}
-
-// Ping sends a ping and waits for its pong. A reader must be running.
-func (c *Conn) Ping(ctx context.Context) error {
-	panic("unimplemented")
-}
-
-// Close performs the close handshake with code and reason, then closes the
-// TCP connection (after a timeout if the peer does not answer).
-func (c *Conn) Close(code StatusCode, reason string) error {
-	panic("unimplemented")
+// closeTCP closes the underlying connection once and releases the pooled
+// state no one is using; the active reader or writer releases the rest when
+// it finishes.
+func (c *Conn) closeTCP() error {
+	err := ErrClosed
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		err = c.nc.Close()
+		if c.reading.CompareAndSwap(false, true) {
+			// Keep reading set: no Read may start any more. Read buffers
+			// are not recycled because the caller may still hold the last
+			// message; the garbage collector takes them.
+			c.releaseReadState()
+		}
+		select {
+		case c.msgMu <- struct{}{}:
+			c.releaseWriteState()
+			<-c.msgMu
+		default: // the message writer releases on unlock
+		}
+	})
+	return err
 }
 
 // CloseNow closes the TCP connection without a close handshake.
 func (c *Conn) CloseNow() error {
-	panic("unimplemented")
+	if err := c.closeTCP(); err != nil {
+		return fmt.Errorf("ws: close: %w", err)
+	}
+	return nil
 }
 
-// SetReadLimit sets the largest message (after decompression) Read accepts.
-func (c *Conn) SetReadLimit(n int64) { panic("unimplemented") }
-
-// SetReadDeadline and SetWriteDeadline set deadlines on the underlying
-// connection; contexts passed to Read and Write work as well.
-func (c *Conn) SetReadDeadline(t time.Time) error  { return c.nc.SetReadDeadline(t) }
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
-
-// Subprotocol returns the negotiated subprotocol, or "".
-func (c *Conn) Subprotocol() string { panic("unimplemented") }
-
-// Compressed reports whether permessage-deflate was negotiated.
-func (c *Conn) Compressed() bool { panic("unimplemented") }
-
-// LocalAddr and RemoteAddr return the addresses of the underlying connection.
-func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
-
-// PreparedMessage is a message framed (and compressed) once and written to
-// many connections. It caches one encoding per variant (uncompressed,
-// compressed without context) and per role.
-type PreparedMessage struct{}
-
-// NewPreparedMessage prepares p for fan-out.
-func NewPreparedMessage(typ MessageType, p []byte) (*PreparedMessage, error) {
-	panic("unimplemented")
+// abort closes the connection after a broken read or write and returns err.
+func (c *Conn) abort(err error) error {
+	c.closeTCP()
+	return err
 }
+
+// watch arranges for ctx's cancellation to interrupt blocking I/O by setting
+// a deadline in the past (set is nc.SetReadDeadline or nc.SetWriteDeadline).
+// It costs nothing for contexts that cannot be cancelled; otherwise
+// context.AfterFunc allocates once per call. stop reports false when ctx
+// fired, after which the stream state is unknown and the caller fails the
+// connection.
+func watch(ctx context.Context, set func(time.Time) error) (stop func() bool) {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return context.AfterFunc(ctx, func() { set(time.Unix(1, 0)) })
+}
+
+// lock takes a 1-slot channel lock, giving up when ctx is done or the
+// connection closes.
+func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
+	select {
+	case mu <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case mu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ws: waiting to write: %w", ctx.Err())
+	case <-c.closed:
+		return fmt.Errorf("ws: write: %w", ErrClosed)
+	}
+}
+
+// lockTimeout takes mu within d, for close frames, which must not wait
+// forever behind a writer stuck on a dead peer.
+func (c *Conn) lockTimeout(mu chan struct{}, d time.Duration) bool {
+	select {
+	case mu <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case mu <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-c.closed:
+	}
+	return false
+}
+
+var _ io.WriteCloser = (*msgWriter)(nil)

@@ -1,0 +1,79 @@
+package ws
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// maxCloseReason is what fits in a control frame after the 2-byte code.
+const maxCloseReason = maxControlPayload - 2
+
+// Close performs the close handshake with code and reason, then closes the
+// TCP connection. It refuses (with ErrInvalidClose, sending nothing) codes
+// that may not be sent (see validCloseCode) and reasons over 123 bytes or
+// not valid UTF-8.
+//
+// After sending the close frame it waits up to 5 seconds for the peer's:
+// if another goroutine is reading, that reader receives it (and gets a
+// *CloseError); otherwise Close reads and discards messages itself. A server
+// then closes TCP; a client first waits for the server to close it. Close
+// returns nil when the handshake completed, and an error when the peer did
+// not answer in time (the connection is closed either way). Calling Close
+// again, or after the peer's close frame, returns an error wrapping
+// ErrClosed.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if !validCloseCode(code) || len(reason) > maxCloseReason || !utf8.ValidString(reason) {
+		return fmt.Errorf("%w: code %d, %d-byte reason", ErrInvalidClose, int(code), len(reason))
+	}
+	var buf [maxControlPayload]byte
+	buf[0], buf[1] = byte(code>>8), byte(code)
+	n := 2 + copy(buf[2:], reason)
+	if c.isClosed() {
+		return fmt.Errorf("ws: close: %w", ErrClosed)
+	}
+	if !c.writeClose(buf[:n]) {
+		c.closeTCP()
+		return fmt.Errorf("ws: close: close frame not sent: %w", ErrClosed)
+	}
+	err := c.awaitPeerClose()
+	c.closeTCP()
+	return err
+}
+
+// awaitPeerClose waits for the peer's close frame after ours was sent.
+func (c *Conn) awaitPeerClose() error {
+	if !c.reading.CompareAndSwap(false, true) {
+		// A reader is active: it runs the rest of the handshake and
+		// closes TCP.
+		t := time.NewTimer(closeTimeout)
+		defer t.Stop()
+		select {
+		case <-c.closed:
+			return nil
+		case <-t.C:
+			return errors.New("ws: close: no close frame from the peer within 5s")
+		}
+	}
+	defer c.reading.Store(false)
+	if c.readErr != nil {
+		return nil // the read side already ended (peer closed or failed)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(closeTimeout))
+	c.p.limit = c.limit.Load()
+	for {
+		ev, err := c.nextEvent()
+		if err != nil {
+			c.readErr = err
+			return fmt.Errorf("ws: close: waiting for the peer's close frame: %w", err)
+		}
+		if ev.kind == evControl && ev.op == opClose {
+			c.readErr = c.peerClosed(ev)
+			return nil
+		}
+		if ev.kind == evControl && ev.op == opPong {
+			c.gotPong(ev.data)
+		}
+	}
+}

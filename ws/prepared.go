@@ -1,0 +1,100 @@
+package ws
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// PreparedMessage is a message framed (and compressed) once and written to
+// many connections. It caches one encoding per variant: the uncompressed
+// server frame, and per LZ77 window size a payload compressed without
+// context. Server frames are unmasked, so their bytes are written as they
+// are to every connection; a client must mask each write with a fresh key,
+// so it copies the cached payload into its frame buffer.
+//
+// A compressed encoding is used only on connections whose compressor runs
+// without context takeover (every message compressed on its own), since a
+// message compressed outside the connection's sliding window would break a
+// context-keeping compressor's back-references. Connections that keep
+// context compress the message themselves, as Write does.
+type PreparedMessage struct {
+	typ  MessageType
+	data []byte
+
+	mu       sync.Mutex
+	frame    []byte                                    // unmasked uncompressed frame
+	deflated [maxWindowBits - minWindowBits + 1][]byte // compressed payloads by window bits
+}
+
+// NewPreparedMessage prepares p for fan-out. It copies p, so the caller may
+// reuse it.
+func NewPreparedMessage(typ MessageType, p []byte) (*PreparedMessage, error) {
+	if typ != MessageText && typ != MessageBinary {
+		return nil, fmt.Errorf("ws: prepared message: invalid message type %v", typ)
+	}
+	data := make([]byte, len(p))
+	copy(data, p)
+	frame := make([]byte, headerSize(len(p), false)+len(p))
+	n := putHeader(frame, true, false, opcode(typ), len(p), false, 0)
+	copy(frame[n:], p)
+	return &PreparedMessage{typ: typ, data: data, frame: frame}, nil
+}
+
+// deflatedPayload returns the message compressed without context for a
+// window of bits, computing it once.
+func (pm *PreparedMessage) deflatedPayload(level, bits int) []byte {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	i := bits - minWindowBits
+	if pm.deflated[i] == nil {
+		comp := newCompressor(level, bits, false)
+		pm.deflated[i] = comp.compress(nil, pm.data)
+		comp.release()
+	}
+	return pm.deflated[i]
+}
+
+// WritePrepared writes a message encoded once by NewPreparedMessage; see
+// PreparedMessage for which encoding each connection gets. ctx behaves as
+// for Write.
+func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
+	compress := c.deflate != nil && len(pm.data) >= int(c.threshold)
+	if compress {
+		bits, noContext := c.sendsWithoutContext()
+		if !noContext {
+			return c.Write(ctx, pm.typ, pm.data)
+		}
+		payload := pm.deflatedPayload(int(c.level), bits)
+		return c.writePrepared(ctx, pm.typ, payload, true, nil)
+	}
+	return c.writePrepared(ctx, pm.typ, pm.data, false, pm.frame)
+}
+
+// writePrepared sends payload as one message; frame, when not nil, is its
+// ready-made unmasked encoding, written directly by a server.
+func (c *Conn) writePrepared(ctx context.Context, typ MessageType, payload []byte, rsv1 bool, frame []byte) error {
+	if err := c.lock(ctx, c.msgMu); err != nil {
+		return err
+	}
+	defer c.unlockMsg()
+	if frame == nil || c.role == roleClient {
+		return c.writeFrame(ctx, true, rsv1, opcode(typ), payload)
+	}
+	if err := c.lock(ctx, c.frameMu); err != nil {
+		return err
+	}
+	defer func() { <-c.frameMu }()
+	if c.closeSent {
+		return fmt.Errorf("ws: write after close: %w", ErrClosed)
+	}
+	stop := watch(ctx, c.nc.SetWriteDeadline)
+	var err error
+	if _, werr := c.nc.Write(frame); werr != nil {
+		err = c.writeFailed(werr)
+	}
+	if stop != nil && !stop() {
+		err = c.abort(fmt.Errorf("ws: write cancelled, connection closed: %w", context.Cause(ctx)))
+	}
+	return err
+}
