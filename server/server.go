@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/duplexhq/duplex/auth"
+	"github.com/duplexhq/duplex/chat"
+	"github.com/duplexhq/duplex/ws"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultSendQueue      = 256
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxHeaderBytes = 16 << 10
+	DefaultReadLimit      = 64 << 10
+	DefaultPingInterval   = 30 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultDrainTimeout   = 5 * time.Second
+	DefaultDevTokenTTL    = 24 * time.Hour
+)
+
+// Config configures a Server. Chat, Auth and Ready are required.
+type Config struct {
+	Chat chat.API
+	Auth *auth.Authenticator
+	// Ready reports whether dependencies are usable (the store's Ping);
+	// /readyz calls it.
+	Ready func(context.Context) error
+	// Metrics defaults to a fresh NewMetrics.
+	Metrics *Metrics
+	Logger  *slog.Logger
+
+	// OriginPatterns are the cross-origin WebSocket origins allowed (see
+	// ws.AcceptOptions.OriginPatterns); same-origin is always allowed.
+	OriginPatterns []string
+	Compression    ws.CompressionOptions
+
+	// SendQueue is the bounded number of frames queued per connection.
+	SendQueue int
+	// ReadLimit bounds one inbound WebSocket message (default
+	// DefaultReadLimit, the protocol's frame limit).
+	ReadLimit int64
+	// PingInterval and PongTimeout detect dead peers (a negative
+	// PingInterval disables pings).
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// WriteTimeout bounds writing one frame to a client.
+	WriteTimeout time.Duration
+	// DrainTimeout bounds flushing a connection's queue when it is closed.
+	DrainTimeout time.Duration
+
+	// MaxBodyBytes bounds API request bodies; MaxHeaderBytes bounds request
+	// heads, including WebSocket handshakes (used by Serve).
+	MaxBodyBytes   int64
+	MaxHeaderBytes int
+
+	// DevMint, when set, turns on development mode: POST /api/dev/login
+	// mints a token for any user name and the page offers a login by name.
+	DevMint func(userID string) (string, error)
+}
+
+// Server is the duplex HTTP handler. Create it with New, serve it with Serve
+// (or mount it in an http.Server and call Shutdown).
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	mux     *http.ServeMux
+	accept  ws.AcceptOptions
+
+	// ctx is cancelled by Shutdown after connections had their chance to
+	// close cleanly; it ends every connection's I/O.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	shuttingDown atomic.Bool
+	mu           sync.Mutex
+	conns        map[*wsConn]struct{}
+	wg           sync.WaitGroup // one per WebSocket handler
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Chat == nil || cfg.Auth == nil || cfg.Ready == nil {
+		return nil, errors.New("server: Chat, Auth and Ready are required")
+	}
+	setDefaults(&cfg)
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		metrics: cfg.Metrics,
+		conns:   make(map[*wsConn]struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.accept = ws.AcceptOptions{
+		Subprotocols:   []string{subprotocol},
+		OriginPatterns: cfg.OriginPatterns,
+		Compression:    cfg.Compression,
+		ReadLimit:      cfg.ReadLimit,
+		PingInterval:   max(cfg.PingInterval, 0),
+		PongTimeout:    cfg.PongTimeout,
+	}
+	s.routes()
+	return s, nil
+}
+
+func setDefaults(c *Config) {
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = DefaultSendQueue
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = DefaultReadLimit
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+}
+
+// Metrics returns the server's collectors, for wiring the chat service's
+// latency hooks.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve serves HTTP (HTTPS when tlsConfig is non-nil) on ln until ctx is
+// cancelled, then shuts down gracefully: it stops accepting, closes every
+// WebSocket with 1001 after flushing its queue, and waits for in-flight
+// requests, all within grace. It does not close the chat service or the
+// store: their owner does, after Serve returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+	}
+	if tlsConfig != nil {
+		tlsConfig = tlsConfig.Clone()
+		// WebSocket needs HTTP/1.1; the API works on either.
+		if len(tlsConfig.NextProtos) == 0 {
+			tlsConfig.NextProtos = []string{"h2", "http/1.1"}
+		}
+		ln = tls.NewListener(ln, tlsConfig)
+		hs.TLSConfig = tlsConfig
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	s.shuttingDown.Store(true)
+	herr := hs.Shutdown(sctx) // stops the listener; hijacked conns are ours
+	werr := s.Shutdown(sctx)
+	<-errc
+	return errors.Join(herr, werr)
+}
+
+// Shutdown marks the server as not ready, closes every WebSocket with 1001
+// going away after flushing its queue, and waits for their handlers until
+// ctx ends, when the remaining connections are dropped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shuttingDown.Store(true)
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close(int(ws.StatusGoingAway), "server shutting down")
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel() // interrupts every connection's I/O
+		<-done
+		return fmt.Errorf("server: shutdown: %w", ctx.Err())
+	}
+}
+
+// track registers c so Shutdown reaches it; it fails once shutting down.
+func (s *Server) track(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shuttingDown.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *wsConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}

@@ -1,0 +1,252 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duplexhq/duplex/auth"
+	"github.com/duplexhq/duplex/chat"
+	"github.com/duplexhq/duplex/protocol"
+	"github.com/duplexhq/duplex/ws"
+)
+
+const subprotocol = protocol.Subprotocol
+
+// wsConn is one WebSocket client: it implements chat.Sink with a bounded
+// queue drained by its writer goroutine.
+type wsConn struct {
+	s    *Server
+	c    *ws.Conn
+	user string
+
+	q chan []byte
+
+	mu      sync.Mutex
+	closing bool
+	code    int
+	reason  string
+	done    chan struct{} // closed when a close has been requested
+}
+
+// Send queues frame; it never blocks and reports false when the queue is
+// full or the connection is closing.
+func (w *wsConn) Send(frame []byte) bool {
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		return false
+	}
+	select {
+	case w.q <- frame:
+		w.mu.Unlock()
+		return true
+	default:
+		w.mu.Unlock()
+		w.s.metrics.queueDrops.Inc()
+		return false
+	}
+}
+
+// Close asks the writer to end the connection with code and reason; the
+// first call wins.
+func (w *wsConn) Close(code int, reason string) {
+	w.mu.Lock()
+	if !w.closing {
+		w.closing, w.code, w.reason = true, code, reason
+		close(w.done)
+	}
+	w.mu.Unlock()
+}
+
+var _ chat.Sink = (*wsConn)(nil)
+
+// handleWS authenticates, upgrades and runs one connection: the reader
+// runs here, the writer in its own goroutine, and both have ended when
+// handleWS returns.
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if s.shuttingDown.Load() {
+		s.writeError(w, r, errf(protocol.CodeUnavailable, "server shutting down"))
+		return
+	}
+	p, err := s.cfg.Auth.Authenticate(r)
+	if err != nil {
+		s.writeError(w, r, authError(err))
+		return
+	}
+	if p.UserID == "" {
+		s.writeError(w, r, errf(protocol.CodeBadRequest, "an admin connection must name a user with "+auth.ActAsHeader))
+		return
+	}
+	if offered := r.Header.Values("Sec-Websocket-Protocol"); len(offered) > 0 && !offersSubprotocol(offered) {
+		s.writeError(w, r, errf(protocol.CodeBadRequest, "subprotocol "+subprotocol+" is required"))
+		return
+	}
+	c, err := ws.Accept(w, r, &s.accept)
+	if err != nil {
+		// Accept has answered (403 for a refused Origin, 400 for a bad
+		// handshake); a misbehaving client is not worth more than debug.
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "websocket handshake refused",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+		return
+	}
+	conn := &wsConn{s: s, c: c, user: p.UserID, q: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{})}
+	if !s.track(conn) {
+		c.Close(ws.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer s.untrack(conn)
+	s.metrics.connections.Inc()
+	s.metrics.connsTotal.Inc()
+	defer s.metrics.connections.Dec()
+	conn.run(chat.Identity{UserID: p.UserID, Admin: p.Admin}, r.RemoteAddr)
+}
+
+// offersSubprotocol reports whether the Sec-WebSocket-Protocol values
+// include ours.
+func offersSubprotocol(values []string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.TrimSpace(t) == subprotocol {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// authError turns an auth failure into the API error clients see.
+func authError(err error) error {
+	switch {
+	case errors.Is(err, auth.ErrExpired):
+		return errf(protocol.CodeUnauthorized, "token expired")
+	case errors.Is(err, auth.ErrNoCredentials):
+		return errf(protocol.CodeUnauthorized, "missing bearer token")
+	}
+	return errf(protocol.CodeUnauthorized, "invalid credentials")
+}
+
+func (w *wsConn) run(id chat.Identity, remote string) {
+	s := w.s
+	ctx := s.ctx
+	log := s.log.With(slog.String("user", id.UserID), slog.String("remote", remote))
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		w.writeLoop()
+	}()
+	defer func() {
+		w.Close(int(ws.StatusNormalClosure), "")
+		<-writerDone
+		w.c.CloseNow()
+	}()
+
+	sess, err := s.cfg.Chat.Connect(ctx, id, w)
+	if err != nil {
+		code, msg := classify(err)
+		log.LogAttrs(ctx, levelFor(code), "connect refused", slog.String("code", string(code)), slog.Any("err", err))
+		w.Close(closeCodeFor(code), msg)
+		return
+	}
+	defer sess.Close()
+	log.LogAttrs(ctx, slog.LevelDebug, "connected", slog.String("subprotocol", w.c.Subprotocol()))
+
+	for {
+		typ, p, err := w.c.Read(ctx)
+		if err != nil {
+			log.LogAttrs(ctx, slog.LevelDebug, "connection ended", slog.Any("err", err))
+			return
+		}
+		if typ != ws.MessageText {
+			w.Close(int(ws.StatusUnsupportedData), "duplex.v1 frames are JSON text")
+			return
+		}
+		s.metrics.framesIn.Inc()
+		sess.Handle(ctx, p)
+	}
+}
+
+// writeLoop writes queued frames until a close is requested, then flushes
+// the queue (unless the client is a slow consumer, whose backlog is
+// pointless to push: it will sync) and performs the close handshake.
+func (w *wsConn) writeLoop() {
+	for {
+		select {
+		case f := <-w.q:
+			if !w.write(f) {
+				w.c.CloseNow()
+				return
+			}
+		case <-w.done:
+			w.mu.Lock()
+			code, reason := w.code, w.reason
+			w.mu.Unlock()
+			if code != protocol.CloseSlowConsumer {
+				w.flush()
+			}
+			w.c.SetWriteDeadline(time.Now().Add(w.s.cfg.WriteTimeout))
+			w.c.Close(ws.StatusCode(code), reason)
+			return
+		}
+	}
+}
+
+// flush writes what is queued, within DrainTimeout.
+func (w *wsConn) flush() {
+	deadline := time.Now().Add(w.s.cfg.DrainTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case f := <-w.q:
+			if !w.writeBy(f, deadline) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (w *wsConn) write(f []byte) bool {
+	return w.writeBy(f, time.Now().Add(w.s.cfg.WriteTimeout))
+}
+
+// writeBy writes one frame; a deadline on the connection rather than a
+// context per frame keeps the hot path free of allocations.
+func (w *wsConn) writeBy(f []byte, deadline time.Time) bool {
+	w.c.SetWriteDeadline(deadline)
+	if err := w.c.Write(context.Background(), ws.MessageText, f); err != nil {
+		return false
+	}
+	w.s.metrics.framesOut.Inc()
+	return true
+}
+
+// closeCodeFor maps the code of a refused Connect to a close code.
+func closeCodeFor(c protocol.Code) int {
+	switch c {
+	case protocol.CodeTooManyConnections:
+		return protocol.CloseTooManyConns
+	case protocol.CodeUnauthorized:
+		return protocol.CloseAuthFailed
+	case protocol.CodeRateLimited:
+		return protocol.CloseRateLimited
+	case protocol.CodeUnavailable:
+		return protocol.CloseGoingAway
+	case protocol.CodeForbidden:
+		return protocol.CloseSessionRevoked
+	}
+	return protocol.CloseInternal
+}
+
+// levelFor is the log level of a refusal: server faults are errors, client
+// conditions are routine.
+func levelFor(c protocol.Code) slog.Level {
+	if statusFor(c) >= 500 && c != protocol.CodeUnavailable {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
