@@ -272,4 +272,3 @@ func intParam(v, name string) (int64, error) {
 	}
 	return n, nil
 }
-
