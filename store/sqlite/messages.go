@@ -1,0 +1,206 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/duplexhq/duplex/store"
+)
+
+// Append implements store.Store. The message is queued to the writer and
+// committed together with whatever else is waiting (group commit).
+func (s *Store) Append(ctx context.Context, m store.NewMessage) (store.Message, bool, error) {
+	if m.ConversationID == "" || m.Sender == "" {
+		return store.Message{}, false, fmt.Errorf("sqlite: append: %w: empty conversation or sender", store.ErrInvalid)
+	}
+	if err := checkMeta(m.Meta); err != nil {
+		return store.Message{}, false, err
+	}
+	r := requestPool.Get().(*request)
+	r.ctx, r.msg = ctx, m
+	if answered, err := s.w.do(ctx, r); err != nil {
+		if answered {
+			r.reset()
+			requestPool.Put(r)
+		}
+		return store.Message{}, false, err
+	}
+	msg, dup := r.out, r.dup
+	r.reset()
+	requestPool.Put(r)
+	return msg, dup, nil
+}
+
+// checkMeta accepts an absent Meta or a JSON object.
+func checkMeta(meta json.RawMessage) error {
+	if len(meta) == 0 {
+		return nil
+	}
+	if t := bytes.TrimLeft(meta, " \t\r\n"); len(t) == 0 || t[0] != '{' || !json.Valid(meta) {
+		return fmt.Errorf("sqlite: append: %w: meta is not a JSON object", store.ErrInvalid)
+	}
+	return nil
+}
+
+// appendOne runs inside the writer's transaction. It returns an error only
+// for SQLite failures that doom the whole batch; outcomes for the caller go
+// in r.err.
+func (w *writer) appendOne(r *request) error {
+	m := &r.msg
+	t := now()
+	if m.ClientMsgID != "" {
+		var seq, at int64
+		var body string
+		var meta []byte
+		err := w.findDup.QueryRowContext(bg, m.ConversationID, m.Sender, m.ClientMsgID).Scan(&seq, &body, &meta, &at)
+		switch {
+		case err == nil:
+			r.out = store.Message{ConversationID: m.ConversationID, Seq: seq, Sender: m.Sender,
+				ClientMsgID: m.ClientMsgID, Body: body, Meta: meta, CreatedAt: fromNanos(at)}
+			r.dup = true
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite: append: find duplicate: %w", err)
+		}
+	}
+	var seq int64
+	err := w.bumpSeq.QueryRowContext(bg, t.UnixNano(), m.ConversationID, m.ConversationID, m.Sender).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		r.err, err = w.whyNotMember(m.ConversationID, m.Sender)
+		if r.err != nil {
+			r.err = fmt.Errorf("sqlite: append to %q by %q: %w", m.ConversationID, m.Sender, r.err)
+		}
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: append: assign seq: %w", err)
+	}
+	var meta any // NULL when absent, so it reads back as nil
+	if len(m.Meta) > 0 {
+		meta = []byte(m.Meta)
+	}
+	if _, err := w.insertMsg.ExecContext(bg, m.ConversationID, seq, m.Sender, m.ClientMsgID, m.Body, meta, t.UnixNano()); err != nil {
+		return fmt.Errorf("sqlite: append: insert: %w", err)
+	}
+	r.out = store.Message{ConversationID: m.ConversationID, Seq: seq, Sender: m.Sender,
+		ClientMsgID: m.ClientMsgID, Body: m.Body, Meta: m.Meta, CreatedAt: t}
+	return nil
+}
+
+// whyNotMember explains why userID has no membership row in convID:
+// ErrNotFound or ErrNotMember (first result), or an SQLite failure (second).
+func (w *writer) whyNotMember(convID, userID string) (reason, fatal error) {
+	var kind string
+	err := w.convExists.QueryRowContext(bg, convID).Scan(&kind)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound, nil
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: look up conversation: %w", err)
+	}
+	return store.ErrNotMember, nil
+}
+
+// reset clears a request before it returns to the pool, so the pool does
+// not pin message bodies or contexts.
+func (r *request) reset() {
+	done := r.done
+	*r = request{done: done}
+}
+
+const messageColumns = "seq, sender, client_msg_id, body, meta, created_at"
+
+// MessagesAfter implements store.Store.
+func (s *Store) MessagesAfter(ctx context.Context, convID string, after int64, limit int) ([]store.Message, error) {
+	return s.messages(ctx, "SELECT "+messageColumns+
+		" FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?", convID, after, limit)
+}
+
+// MessagesBefore implements store.Store.
+func (s *Store) MessagesBefore(ctx context.Context, convID string, before int64, limit int) ([]store.Message, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	return s.messages(ctx, "SELECT "+messageColumns+
+		" FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", convID, before, limit)
+}
+
+func (s *Store) messages(ctx context.Context, query, convID string, bound int64, limit int) ([]store.Message, error) {
+	if err := s.readable(); err != nil {
+		return nil, err
+	}
+	if convID == "" || limit < 1 {
+		return nil, fmt.Errorf("sqlite: messages: %w: empty conversation or limit < 1", store.ErrInvalid)
+	}
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, convID, bound, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages of %q: %w", convID, err)
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		m := store.Message{ConversationID: convID}
+		var at int64
+		var meta []byte
+		if err := rows.Scan(&m.Seq, &m.Sender, &m.ClientMsgID, &m.Body, &meta, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: messages of %q: %w", convID, err)
+		}
+		m.Meta, m.CreatedAt = meta, fromNanos(at)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: messages of %q: %w", convID, err)
+	}
+	if len(out) == 0 {
+		// Distinguish an empty page from a conversation that never existed.
+		if _, err := s.Conversation(ctx, convID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// MarkDelivered implements store.Store.
+func (s *Store) MarkDelivered(ctx context.Context, userID, convID string, seq int64) (int64, error) {
+	return s.mark(ctx, userID, convID, seq, `UPDATE members
+		SET delivered_seq = MAX(delivered_seq, MIN(?1, (SELECT last_seq FROM conversations WHERE id = ?2)))
+		WHERE conversation_id = ?2 AND user_id = ?3 RETURNING delivered_seq`)
+}
+
+// MarkRead implements store.Store.
+func (s *Store) MarkRead(ctx context.Context, userID, convID string, seq int64) (int64, error) {
+	// In an UPDATE every right-hand side sees the old row, so the new
+	// delivered cursor is computed from the same clamped target.
+	return s.mark(ctx, userID, convID, seq, `UPDATE members
+		SET read_seq = MAX(read_seq, MIN(?1, (SELECT last_seq FROM conversations WHERE id = ?2))),
+		    delivered_seq = MAX(delivered_seq, read_seq, MIN(?1, (SELECT last_seq FROM conversations WHERE id = ?2)))
+		WHERE conversation_id = ?2 AND user_id = ?3 RETURNING read_seq`)
+}
+
+func (s *Store) mark(ctx context.Context, userID, convID string, seq int64, query string) (int64, error) {
+	if userID == "" || convID == "" {
+		return 0, fmt.Errorf("sqlite: mark: %w: empty user or conversation", store.ErrInvalid)
+	}
+	var cur int64
+	err := s.w.exec(ctx, func(w *writer) error {
+		err := w.queryRow(query, []any{seq, convID, userID}, &cur)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		reason, err := w.whyNotMember(convID, userID)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("sqlite: mark %q in %q: %w", userID, convID, reason)
+	})
+	return cur, err
+}

@@ -1,0 +1,254 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/duplexhq/duplex/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Durability says when an acknowledged write is safe. See the package
+// documentation for exactly what each level survives.
+type Durability string
+
+const (
+	// DurabilityNormal (synchronous=NORMAL in WAL mode): an acknowledged
+	// write survives a process crash (SIGKILL, panic); the last
+	// transactions may be lost, never corrupted, on power loss or OS crash.
+	DurabilityNormal Durability = "normal"
+	// DurabilityFull (synchronous=FULL): the WAL is fsynced at every
+	// commit, so an acknowledged write also survives power loss or an OS
+	// crash. Costs one fsync per group commit.
+	DurabilityFull Durability = "full"
+)
+
+// Options configure Open. Only Path is required.
+type Options struct {
+	// Path is the database file, created if absent. Its directory must
+	// exist. The WAL (-wal, -shm) files live next to it. In-memory
+	// databases are not supported: readers and the writer use separate
+	// connections to one file.
+	Path string
+	// Durability defaults to DurabilityNormal.
+	Durability Durability
+	// ReadConns bounds the reader pool (default 2*GOMAXPROCS, at least 4).
+	ReadConns int
+	// MaxBatch bounds how many queued writes one transaction commits
+	// (default 512).
+	MaxBatch int
+	// QueueLen bounds the writes waiting for the writer (default 8192);
+	// when full, writers wait, bounded by their context.
+	QueueLen int
+	// BusyTimeout is how long a connection waits for a lock held by
+	// another process on the same file (default 5s).
+	BusyTimeout time.Duration
+	// Logger receives engine-level events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() error {
+	if o.Path == "" {
+		return fmt.Errorf("sqlite: %w: empty Path", store.ErrInvalid)
+	}
+	if strings.ContainsAny(o.Path, "?#") || strings.HasPrefix(o.Path, "file:") || strings.HasPrefix(o.Path, ":memory:") {
+		return fmt.Errorf("sqlite: %w: Path %q must be a plain file path", store.ErrInvalid, o.Path)
+	}
+	switch o.Durability {
+	case "":
+		o.Durability = DurabilityNormal
+	case DurabilityNormal, DurabilityFull:
+	default:
+		return fmt.Errorf("sqlite: %w: unknown Durability %q (want %q or %q)",
+			store.ErrInvalid, o.Durability, DurabilityNormal, DurabilityFull)
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 512
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 8192
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
+}
+
+// dsn builds a modernc.org/sqlite data source name. Pragmas go in the DSN
+// so that every connection the pool opens gets them, not just the first.
+func (o *Options) dsn(readOnly bool) string {
+	sync := "NORMAL"
+	if o.Durability == DurabilityFull {
+		sync = "FULL"
+	}
+	q := []string{
+		fmt.Sprintf("_pragma=busy_timeout(%d)", o.BusyTimeout.Milliseconds()),
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(" + sync + ")",
+		"_pragma=foreign_keys(1)",
+	}
+	if readOnly {
+		q = append(q, "_pragma=query_only(1)")
+	}
+	return o.Path + "?" + strings.Join(q, "&")
+}
+
+// Store is the SQLite engine of store.Store. All writes go through one
+// writer goroutine that commits them in batches (group commit); reads use a
+// separate pool of connections, which WAL mode lets run concurrently with
+// the writer.
+type Store struct {
+	opts   Options
+	read   *sql.DB
+	wdb    *sql.DB
+	w      *writer
+	closed atomic.Bool
+	stmts  sync.Map // query -> *sql.Stmt on the reader pool
+	once   sync.Once
+	cerr   error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at opts.Path, applies
+// pending schema migrations and starts the writer goroutine. Close stops it.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	wdb, err := sql.Open("sqlite", opts.dsn(false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
+	}
+	// The writer owns the only write connection for the Store's lifetime,
+	// so this process never contends with itself for SQLite's write lock.
+	wdb.SetMaxOpenConns(1)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
+	}
+	if err := checkJournalMode(ctx, conn); err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, conn, migrations); err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite", opts.dsn(true))
+	if err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open readers %s: %w", opts.Path, err)
+	}
+	read.SetMaxOpenConns(opts.ReadConns)
+	read.SetMaxIdleConns(opts.ReadConns)
+	w, err := newWriter(ctx, conn, opts)
+	if err != nil {
+		read.Close()
+		conn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	s := &Store{opts: opts, read: read, wdb: wdb, w: w}
+	go w.run()
+	return s, nil
+}
+
+func checkJournalMode(ctx context.Context, conn *sql.Conn) error {
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("sqlite: read journal_mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("sqlite: journal_mode is %q, want wal (is the file on a filesystem without shared memory?)", mode)
+	}
+	return nil
+}
+
+// Ping checks that a reader connection can query the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	var one int
+	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops the writer (writes still queued fail with store.ErrClosed;
+// the batch in progress is committed first) and closes every connection.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		errs := []error{s.w.close(), s.wdb.Close()}
+		s.stmts.Range(func(_, st any) bool {
+			errs = append(errs, st.(*sql.Stmt).Close())
+			return true
+		})
+		s.cerr = errors.Join(append(errs, s.read.Close())...)
+	})
+	return s.cerr
+}
+
+// readable reports ErrClosed once Close has begun, so that readers fail
+// with the sentinel rather than database/sql's internal error.
+func (s *Store) readable() error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+// readStmt returns the reader-pool statement for query, preparing it once;
+// database/sql then prepares it lazily on each pooled connection.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// now returns the current time truncated the way it is stored, so that the
+// value returned to callers equals the value read back later.
+func now() time.Time { return time.Now().UTC().Round(0) }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// newID returns a random conversation ID (96 bits: collisions are not a
+// practical concern, and IDs reveal nothing about creation order).
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return "c_" + hex.EncodeToString(b[:])
+}

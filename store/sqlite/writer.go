@@ -1,0 +1,291 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/duplexhq/duplex/store"
+)
+
+// request is one write waiting for the writer. Appends (the hot path) carry
+// their message inline and are pooled; every other write is a closure run
+// inside its own savepoint.
+type request struct {
+	ctx context.Context
+	fn  func(w *writer) error // nil for an append
+
+	msg store.NewMessage // append input
+	out store.Message    // append result
+	dup bool
+
+	err  error
+	done chan struct{} // capacity 1: the writer never blocks answering
+}
+
+var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
+
+// writer owns the single write connection. It takes whatever requests are
+// queued (up to MaxBatch), runs them in one transaction, commits once and
+// then answers every caller: one commit (and, at DurabilityFull, one fsync)
+// is shared by the whole batch.
+type writer struct {
+	conn     *sql.Conn
+	log      *slog.Logger
+	queue    chan *request
+	maxBatch int
+	stop     chan struct{} // closed by close: stop taking requests
+	exited   chan struct{} // closed when run returns
+	stopOnce sync.Once
+
+	// Statements prepared on conn, used by every batch.
+	begin, commit, rollback        *sql.Stmt
+	savepoint, release, rollbackTo *sql.Stmt
+	findDup, bumpSeq, insertMsg    *sql.Stmt
+	convExists, memberExists       *sql.Stmt
+
+	// cache holds the statements of the less frequent writes, prepared on
+	// first use. Only the writer goroutine touches it.
+	cache map[string]*sql.Stmt
+}
+
+// bg is the context of statements the writer runs: a caller's cancellation
+// must not abort a transaction shared with other callers, so callers' contexts
+// are checked between requests instead.
+var bg = context.Background()
+
+func newWriter(ctx context.Context, conn *sql.Conn, opts Options) (*writer, error) {
+	w := &writer{
+		conn:     conn,
+		log:      opts.Logger,
+		queue:    make(chan *request, opts.QueueLen),
+		maxBatch: opts.MaxBatch,
+		stop:     make(chan struct{}),
+		exited:   make(chan struct{}),
+		cache:    make(map[string]*sql.Stmt),
+	}
+	stmts := []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&w.begin, "BEGIN IMMEDIATE"},
+		{&w.commit, "COMMIT"},
+		{&w.rollback, "ROLLBACK"},
+		{&w.savepoint, "SAVEPOINT op"},
+		{&w.release, "RELEASE op"},
+		{&w.rollbackTo, "ROLLBACK TO op"},
+		{&w.findDup, `SELECT seq, body, meta, created_at FROM messages
+			WHERE conversation_id = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> ''`},
+		{&w.bumpSeq, `UPDATE conversations SET last_seq = last_seq + 1, last_at = ?
+			WHERE id = ? AND EXISTS (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)
+			RETURNING last_seq`},
+		{&w.insertMsg, `INSERT INTO messages (conversation_id, seq, sender, client_msg_id, body, meta, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&w.convExists, "SELECT kind FROM conversations WHERE id = ?"},
+		{&w.memberExists, "SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?"},
+	}
+	for _, s := range stmts {
+		st, err := conn.PrepareContext(ctx, s.sql)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: prepare %q: %w", s.sql, err)
+		}
+		*s.dst = st
+	}
+	return w, nil
+}
+
+// do queues r and waits for its answer. answered reports whether the writer
+// is done with r (so it may be reused); if ctx ends or the store closes
+// first, r is abandoned to the writer, which may still commit it.
+func (w *writer) do(ctx context.Context, r *request) (answered bool, err error) {
+	select {
+	case <-w.stop:
+		return true, store.ErrClosed
+	default:
+	}
+	select {
+	case w.queue <- r:
+	case <-ctx.Done():
+		return true, ctx.Err()
+	case <-w.stop:
+		return true, store.ErrClosed
+	}
+	select {
+	case <-r.done:
+		return true, r.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-w.exited:
+		// The writer may have answered just before exiting; a request that
+		// slipped into the queue after the final drain never will be.
+		select {
+		case <-r.done:
+			return true, r.err
+		default:
+			return false, store.ErrClosed
+		}
+	}
+}
+
+// stmt returns the prepared form of query, preparing it on first use. It
+// must only be called from the writer goroutine (inside a request's fn).
+func (w *writer) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := w.cache[query]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(bg, query)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	w.cache[query] = st
+	return st, nil
+}
+
+// execStmt runs a cached statement that returns no rows.
+func (w *writer) execStmt(query string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(bg, args...)
+}
+
+// queryRow runs a cached statement and scans its first row into dest.
+func (w *writer) queryRow(query string, args []any, dest ...any) error {
+	st, err := w.stmt(query)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(bg, args...).Scan(dest...)
+}
+
+// exec runs fn inside the writer's transaction (in its own savepoint, so
+// that an error undoes only fn's changes) and returns fn's error.
+func (w *writer) exec(ctx context.Context, fn func(w *writer) error) error {
+	r := &request{ctx: ctx, fn: fn, done: make(chan struct{}, 1)}
+	_, err := w.do(ctx, r)
+	return err
+}
+
+func (w *writer) run() {
+	defer close(w.exited)
+	batch := make([]*request, 0, w.maxBatch)
+	for {
+		select {
+		case r := <-w.queue:
+			batch = append(batch, r)
+		case <-w.stop:
+			w.drain()
+			return
+		}
+	fill:
+		for len(batch) < w.maxBatch {
+			select {
+			case r := <-w.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		w.runBatch(batch)
+		for i, r := range batch {
+			r.done <- struct{}{} // after this r belongs to its caller again
+			batch[i] = nil
+		}
+		batch = batch[:0]
+	}
+}
+
+// drain answers every request still queued at shutdown.
+func (w *writer) drain() {
+	for {
+		select {
+		case r := <-w.queue:
+			r.err = store.ErrClosed
+			r.done <- struct{}{}
+		default:
+			return
+		}
+	}
+}
+
+// runBatch executes batch in one transaction. Errors a caller should see
+// (not a member, conflict...) are per request; an SQLite failure (I/O, disk
+// full) aborts the whole transaction and is reported to every request in it,
+// since none of them was committed.
+func (w *writer) runBatch(batch []*request) {
+	if _, err := w.begin.ExecContext(bg); err != nil {
+		w.failAll(batch, fmt.Errorf("sqlite: begin: %w", err))
+		return
+	}
+	for _, r := range batch {
+		r.err = nil
+		if err := r.ctx.Err(); err != nil {
+			r.err = err // the caller has gone: do not write on its behalf
+			continue
+		}
+		var fatal error
+		if r.fn == nil {
+			fatal = w.appendOne(r)
+		} else {
+			fatal = w.runOp(r)
+		}
+		if fatal != nil {
+			w.abort(batch, fatal)
+			return
+		}
+	}
+	if _, err := w.commit.ExecContext(bg); err != nil {
+		w.abort(batch, fmt.Errorf("sqlite: commit: %w", err))
+	}
+}
+
+func (w *writer) runOp(r *request) error {
+	if _, err := w.savepoint.ExecContext(bg); err != nil {
+		return fmt.Errorf("sqlite: savepoint: %w", err)
+	}
+	r.err = r.fn(w)
+	if r.err != nil {
+		if _, err := w.rollbackTo.ExecContext(bg); err != nil {
+			return fmt.Errorf("sqlite: rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := w.release.ExecContext(bg); err != nil {
+		return fmt.Errorf("sqlite: release savepoint: %w", err)
+	}
+	return nil
+}
+
+func (w *writer) abort(batch []*request, err error) {
+	if _, rerr := w.rollback.ExecContext(bg); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
+	}
+	w.failAll(batch, err)
+}
+
+func (w *writer) failAll(batch []*request, err error) {
+	w.log.Error("sqlite: write batch failed", "requests", len(batch), "err", err)
+	for _, r := range batch {
+		r.err = err
+	}
+}
+
+// close stops the writer after its current batch, fails what is still
+// queued and releases the write connection.
+func (w *writer) close() error {
+	w.stopOnce.Do(func() { close(w.stop) })
+	<-w.exited
+	var errs []error
+	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release,
+		w.rollbackTo, w.findDup, w.bumpSeq, w.insertMsg, w.convExists, w.memberExists} {
+		errs = append(errs, st.Close())
+	}
+	for _, st := range w.cache {
+		errs = append(errs, st.Close())
+	}
+	errs = append(errs, w.conn.Close())
+	return errors.Join(errs...)
+}
