@@ -73,6 +73,9 @@ type Principal struct {
 	UserID string
 	// Admin is set for callers that presented the admin key.
 	Admin bool
+	// ExpiresAt is the token's expiry; zero for admin callers, whose key
+	// does not expire.
+	ExpiresAt time.Time
 }
 
 // Authenticator verifies tokens and admin keys. It is safe for concurrent
@@ -157,20 +160,21 @@ func (a *Authenticator) keyFor(t *jwt.Token) (any, error) {
 	return nil, fmt.Errorf("algorithm %q not accepted", alg)
 }
 
-// Verify checks token and returns its user id.
-func (a *Authenticator) Verify(token string) (string, error) {
+// Verify checks token and returns the user it was issued to.
+func (a *Authenticator) Verify(token string) (Principal, error) {
 	var claims jwt.RegisteredClaims
 	_, err := a.parser.ParseWithClaims(token, &claims, a.keyFor)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return "", fmt.Errorf("%w: %v", ErrExpired, err)
+			return Principal{}, fmt.Errorf("%w: %v", ErrExpired, err)
 		}
-		return "", fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	if err := ValidUserID(claims.Subject); err != nil {
-		return "", fmt.Errorf("%w: sub: %v", ErrInvalidToken, err)
+		return Principal{}, fmt.Errorf("%w: sub: %v", ErrInvalidToken, err)
 	}
-	return claims.Subject, nil
+	// WithExpirationRequired guarantees ExpiresAt is set.
+	return Principal{UserID: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
 // ValidUserID reports why id cannot be a user id, or nil: it must be
@@ -214,11 +218,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	if a.isAdminKey(tok) {
 		return a.admin(r)
 	}
-	uid, err := a.Verify(tok)
-	if err != nil {
-		return Principal{}, err
-	}
-	return Principal{UserID: uid}, nil
+	return a.Verify(tok)
 }
 
 func (a *Authenticator) admin(r *http.Request) (Principal, error) {

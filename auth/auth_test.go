@@ -129,8 +129,8 @@ func TestVerify(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tc.want {
-				t.Fatalf("Verify = %q, %v; want %q", got, err, tc.want)
+			if err != nil || got.UserID != tc.want || got.ExpiresAt.IsZero() {
+				t.Fatalf("Verify = %+v, %v; want %q", got, err, tc.want)
 			}
 		})
 	}
@@ -174,8 +174,12 @@ func TestMintRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if uid, err := a.Verify(tok); err != nil || uid != "alice" {
-		t.Fatalf("Verify = %q, %v", uid, err)
+	p, err := a.Verify(tok)
+	if err != nil || p.UserID != "alice" {
+		t.Fatalf("Verify = %+v, %v", p, err)
+	}
+	if d := time.Until(p.ExpiresAt); d < 59*time.Minute || d > time.Hour {
+		t.Fatalf("ExpiresAt %v is not an hour from now", p.ExpiresAt)
 	}
 	// Beyond ttl plus leeway it expires.
 	a2, _ := New(Config{Secret: testSecret, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
@@ -228,6 +232,7 @@ func TestAuthenticate(t *testing.T) {
 				r.Header.Set(k, v)
 			}
 			got, err := a.Authenticate(r)
+			got.ExpiresAt = time.Time{} // checked in TestVerify
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)

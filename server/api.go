@@ -26,7 +26,7 @@ func (s *Server) api(route string, h apiHandler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-		if err := h(w, r, chat.Identity{UserID: p.UserID, Admin: p.Admin}); err != nil {
+		if err := h(w, r, chat.Identity{UserID: p.UserID, Admin: p.Admin, ExpiresAt: p.ExpiresAt}); err != nil {
 			s.writeError(w, r, err)
 		}
 	}))

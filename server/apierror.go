@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/duplexhq/duplex/chat"
 	"github.com/duplexhq/duplex/protocol"
 	"github.com/duplexhq/duplex/store"
 )
@@ -22,28 +23,9 @@ type errorDetail struct {
 	Message string        `json:"message"`
 }
 
-// statusFor maps a stable error code to its HTTP status.
-func statusFor(c protocol.Code) int {
-	switch c {
-	case protocol.CodeBadRequest, protocol.CodeInvalidJSON, protocol.CodeMissingField, protocol.CodeUnknownType:
-		return http.StatusBadRequest
-	case protocol.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case protocol.CodeRateLimited, protocol.CodeTooManyConnections:
-		return http.StatusTooManyRequests
-	case protocol.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case protocol.CodeForbidden:
-		return http.StatusForbidden
-	case protocol.CodeNotFound:
-		return http.StatusNotFound
-	case protocol.CodeConflict:
-		return http.StatusConflict
-	case protocol.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+// statusFor maps a stable error code to its HTTP status, by the chat
+// service's table so both agree.
+func statusFor(c protocol.Code) int { return (&chat.Error{Code: c}).HTTPStatus() }
 
 // apiError is an error the server itself raises with a code (bad query
 // parameters, bodies that are not JSON, authentication).

@@ -1,9 +1,21 @@
 package server
 
-import "github.com/duplexhq/duplex/protocol"
+import (
+	"errors"
 
-// chatError extracts the stable code and message from an error of the chat
-// service.
+	"github.com/duplexhq/duplex/chat"
+	"github.com/duplexhq/duplex/protocol"
+)
+
+// chatError extracts the stable code and client-facing message from an
+// error of the chat service.
 func chatError(err error) (protocol.Code, string, bool) {
-	return "", "", false
+	var ce *chat.Error
+	if !errors.As(err, &ce) {
+		return "", "", false
+	}
+	if ce.Code == protocol.CodeInternal {
+		return ce.Code, "internal error", true
+	}
+	return ce.Code, ce.Message, true
 }

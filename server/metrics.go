@@ -3,13 +3,15 @@ package server
 import (
 	"time"
 
+	"github.com/duplexhq/duplex/chat"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Metrics are the Prometheus collectors of a duplex process. The transport
 // updates the connection and frame counters itself; the latency histograms
-// are fed by the chat service through the Observe methods.
+// are fed by the chat service, for which Metrics implements chat.Metrics.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -18,6 +20,9 @@ type Metrics struct {
 	framesIn      prometheus.Counter
 	framesOut     prometheus.Counter
 	queueDrops    prometheus.Counter
+	messagesIn    prometheus.Counter
+	messagesOut   prometheus.Counter
+	drops         *prometheus.CounterVec
 	apiRequests   *prometheus.CounterVec
 	sendToAck     prometheus.Histogram
 	sendToDeliver prometheus.Histogram
@@ -49,6 +54,15 @@ func NewMetrics() *Metrics {
 		queueDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duplex_queue_drops_total", Help: "Outbound frames refused because a connection's queue was full (slow consumers).",
 		}),
+		messagesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duplex_messages_in_total", Help: "Conversation messages accepted (duplicates excluded).",
+		}),
+		messagesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duplex_messages_out_total", Help: "Conversation message frames handed to connections.",
+		}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duplex_drops_total", Help: "Work shed under load by reason (slow_consumer, webhook_queue, webhook_failed).",
+		}, []string{"reason"}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duplex_api_requests_total", Help: "HTTP API requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -69,6 +83,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connections, m.connsTotal, m.framesIn, m.framesOut, m.queueDrops,
+		m.messagesIn, m.messagesOut, m.drops,
 		m.apiRequests, m.sendToAck, m.sendToDeliver, m.storeLatency,
 	)
 	return m
@@ -77,18 +92,24 @@ func NewMetrics() *Metrics {
 // Registry returns the registry the collectors are in, for adding more.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// ObserveSendToAck records the time a send took to be acknowledged.
-func (m *Metrics) ObserveSendToAck(d time.Duration) { m.sendToAck.Observe(d.Seconds()) }
+var _ chat.Metrics = (*Metrics)(nil)
 
-// ObserveSendToDeliver records the time from a send to one recipient's
-// queue.
-func (m *Metrics) ObserveSendToDeliver(d time.Duration) { m.sendToDeliver.Observe(d.Seconds()) }
+// MessageIn counts a message accepted by the chat service.
+func (m *Metrics) MessageIn() { m.messagesIn.Inc() }
 
-// ObserveStore records the latency of one store operation.
-func (m *Metrics) ObserveStore(op string, d time.Duration) {
+// MessageOut counts a message frame handed to a connection.
+func (m *Metrics) MessageOut() { m.messagesOut.Inc() }
+
+// SendToAck records the time a send took to be acknowledged.
+func (m *Metrics) SendToAck(d time.Duration) { m.sendToAck.Observe(d.Seconds()) }
+
+// SendToDeliver records the time from a send to its hand-off for delivery.
+func (m *Metrics) SendToDeliver(d time.Duration) { m.sendToDeliver.Observe(d.Seconds()) }
+
+// Drop counts something the chat service shed under load.
+func (m *Metrics) Drop(reason string) { m.drops.WithLabelValues(reason).Inc() }
+
+// StoreLatency records the latency of one store operation.
+func (m *Metrics) StoreLatency(op string, d time.Duration) {
 	m.storeLatency.WithLabelValues(op).Observe(d.Seconds())
 }
-
-// ObserveQueueDrop counts a frame refused by a full outbound queue (for
-// transports other than the built-in WebSocket one).
-func (m *Metrics) ObserveQueueDrop() { m.queueDrops.Inc() }

@@ -36,21 +36,40 @@ type wsConn struct {
 // Send queues frame; it never blocks and reports false when the queue is
 // full or the connection is closing.
 func (w *wsConn) Send(frame []byte) bool {
-	w.mu.Lock()
-	if w.closing {
-		w.mu.Unlock()
+	select {
+	case <-w.done:
 		return false
+	default:
 	}
 	select {
 	case w.q <- frame:
-		w.mu.Unlock()
 		return true
 	default:
-		w.mu.Unlock()
 		w.s.metrics.queueDrops.Inc()
 		return false
 	}
 }
+
+// SendWait queues frame, waiting for room while the queue is full: bulk
+// replays (sync) use it to be paced by the client instead of overflowing.
+func (w *wsConn) SendWait(ctx context.Context, frame []byte) error {
+	select {
+	case <-w.done:
+		return errConnClosing
+	default:
+	}
+	select {
+	case w.q <- frame:
+		return nil
+	case <-w.done:
+		return errConnClosing
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errConnClosing is returned by SendWait once the connection is closing.
+var errConnClosing = errors.New("server: connection closing")
 
 // Close asks the writer to end the connection with code and reason; the
 // first call wins.
@@ -63,7 +82,7 @@ func (w *wsConn) Close(code int, reason string) {
 	w.mu.Unlock()
 }
 
-var _ chat.Sink = (*wsConn)(nil)
+var _ chat.FlowSink = (*wsConn)(nil)
 
 // handleWS authenticates, upgrades and runs one connection: the reader
 // runs here, the writer in its own goroutine, and both have ended when
@@ -103,7 +122,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.metrics.connections.Inc()
 	s.metrics.connsTotal.Inc()
 	defer s.metrics.connections.Dec()
-	conn.run(chat.Identity{UserID: p.UserID, Admin: p.Admin}, r.RemoteAddr)
+	conn.run(chat.Identity{UserID: p.UserID, Admin: p.Admin, ExpiresAt: p.ExpiresAt}, r.RemoteAddr)
 }
 
 // offersSubprotocol reports whether the Sec-WebSocket-Protocol values
@@ -149,7 +168,7 @@ func (w *wsConn) run(id chat.Identity, remote string) {
 	if err != nil {
 		code, msg := classify(err)
 		log.LogAttrs(ctx, levelFor(code), "connect refused", slog.String("code", string(code)), slog.Any("err", err))
-		w.Close(closeCodeFor(code), msg)
+		w.Close(closeCodeFor(err), msg)
 		return
 	}
 	defer sess.Close()
@@ -225,21 +244,13 @@ func (w *wsConn) writeBy(f []byte, deadline time.Time) bool {
 	return true
 }
 
-// closeCodeFor maps the code of a refused Connect to a close code.
-func closeCodeFor(c protocol.Code) int {
-	switch c {
-	case protocol.CodeTooManyConnections:
-		return protocol.CloseTooManyConns
-	case protocol.CodeUnauthorized:
-		return protocol.CloseAuthFailed
-	case protocol.CodeRateLimited:
-		return protocol.CloseRateLimited
-	case protocol.CodeUnavailable:
-		return protocol.CloseGoingAway
-	case protocol.CodeForbidden:
-		return protocol.CloseSessionRevoked
+// closeCodeFor maps a refused Connect to a close code.
+func closeCodeFor(err error) int {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return (&chat.Error{Code: ae.code}).CloseCode()
 	}
-	return protocol.CloseInternal
+	return chat.AsError(err).CloseCode()
 }
 
 // levelFor is the log level of a refusal: server faults are errors, client
