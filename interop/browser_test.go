@@ -1,0 +1,331 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/duplexhq/duplex/ws"
+)
+
+// chromiumPath is where Debian's chromium package installs the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// browserPage is the page whose script drives the browser side.
+//
+//go:embed testdata/browser.html
+var browserPage []byte
+
+// browserCase is one message the page sends; encoding/json carries B as
+// base64.
+type browserCase struct {
+	T string `json:"t"` // "text" or "binary"
+	S string `json:"s"`
+	B []byte `json:"b"`
+}
+
+func (c browserCase) typ() ws.MessageType {
+	if c.T == "text" {
+		return ws.MessageText
+	}
+	return ws.MessageBinary
+}
+
+func (c browserCase) data() []byte {
+	if c.T == "text" {
+		return []byte(c.S)
+	}
+	return c.B
+}
+
+// browserCases are the messages of the main connection: every frame-length
+// class up to 100 KiB in both types (non-ASCII and emoji in the text), then
+// a burst of similar messages for context takeover.
+func browserCases() []browserCase {
+	var cs []browserCase
+	for i, n := range []int{0, 1, 125, 126, 127, 64 << 10, 100 << 10} {
+		cs = append(cs, browserCase{T: "text", S: string(textPayload(n, i))})
+		cs = append(cs, browserCase{T: "binary", B: binaryPayload(n, uint64(i))})
+	}
+	for _, m := range burstPayloads(50) {
+		cs = append(cs, browserCase{T: "text", S: string(m)})
+	}
+	return cs
+}
+
+// browserResult is window.__result, filled in by the page.
+type browserResult struct {
+	Fatal       string      `json:"fatal"`
+	Mode        string      `json:"mode"`
+	Extensions  string      `json:"extensions"`
+	Mismatches  []string    `json:"mismatches"`
+	Echoed      int         `json:"echoed"`
+	ServerClose *closeEvent `json:"serverClose"`
+	ClientClose *closeEvent `json:"clientClose"`
+}
+
+// closeEvent is what the page's onclose saw.
+type closeEvent struct {
+	Code     int    `json:"code"`
+	Reason   string `json:"reason"`
+	WasClean bool   `json:"wasClean"`
+}
+
+// browserReport is what our server saw on one connection.
+type browserReport struct {
+	mode, conn string
+	acceptErr  error
+	offered    string // the browser's Sec-WebSocket-Extensions
+	compressed bool
+	received   int // messages of the main connection that matched their case
+	errs       []string
+	pingErr    error
+	closeErr   error // of our Close(4000, "bye")
+	term       error // what ended our reading
+}
+
+// browserModes are the server's compression settings; Chromium always
+// offers "permessage-deflate; client_max_window_bits".
+var browserModes = []struct {
+	name    string
+	opts    ws.CompressionOptions
+	deflate bool
+}{
+	{"off", ws.CompressionOptions{}, false},
+	{"ctx", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true},
+	{"noctx", ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, true},
+}
+
+// startBrowserServer serves the page, its cases and our echo endpoint
+// /ws/{mode}/{conn} on 127.0.0.1.
+func startBrowserServer(t *testing.T, cases []browserCase) (*httptest.Server, <-chan browserReport) {
+	casesJSON, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := make(chan browserReport, 16)
+	ctx := t.Context()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(browserPage)
+	})
+	mux.HandleFunc("GET /cases.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(casesJSON)
+	})
+	mux.HandleFunc("GET /ws/{mode}/{conn}", func(w http.ResponseWriter, r *http.Request) {
+		rep := browserReport{mode: r.PathValue("mode"), conn: r.PathValue("conn"), offered: r.Header.Get("Sec-WebSocket-Extensions")}
+		defer func() {
+			select {
+			case reports <- rep:
+			default:
+			}
+		}()
+		var opts ws.CompressionOptions
+		for _, m := range browserModes {
+			if m.name == rep.mode {
+				opts = m.opts
+			}
+		}
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: opts})
+		if err != nil {
+			rep.acceptErr = err
+			return
+		}
+		defer c.CloseNow()
+		rep.compressed = c.Compressed()
+		serveBrowser(ctx, c, cases, &rep)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, reports
+}
+
+// serveBrowser echoes, checks what the page sent against cases on the main
+// connection, pings the browser once, and closes with 4000 "bye" when the
+// page asks.
+func serveBrowser(ctx context.Context, c *ws.Conn, cases []browserCase, rep *browserReport) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pinged := make(chan error, 1)
+	go func() { pinged <- c.Ping(ctx) }() // answered while the loop below reads
+	i := 0
+	for {
+		typ, p, err := c.Read(ctx)
+		if err != nil {
+			rep.term = err
+			break
+		}
+		if typ == ws.MessageText && string(p) == "close-me" {
+			rep.closeErr = c.Close(4000, "bye")
+			continue // the next Read reports the end
+		}
+		if rep.conn == "main" {
+			switch {
+			case i >= len(cases):
+				rep.errs = append(rep.errs, fmt.Sprintf("message %d: more messages than cases", i))
+			case typ != cases[i].typ() || !bytes.Equal(p, cases[i].data()):
+				rep.errs = append(rep.errs, fmt.Sprintf("message %d: got %v of %d bytes, want %v of %d bytes (%s)",
+					i, typ, len(p), cases[i].typ(), len(cases[i].data()), firstDiff(p, cases[i].data())))
+			default:
+				rep.received++
+			}
+			i++
+		}
+		if err := c.Write(ctx, typ, p); err != nil {
+			rep.errs = append(rep.errs, fmt.Sprintf("echo message %d: %v", i, err))
+		}
+	}
+	select {
+	case rep.pingErr = <-pinged:
+	case <-time.After(10 * time.Second):
+		rep.pingErr = errors.New("Ping still waiting 10s after the connection ended")
+	}
+}
+
+// TestBrowser runs the page in headless Chromium against our server with
+// each compression setting.
+func TestBrowser(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("DUPLEX_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("chromium is required (DUPLEX_REQUIRE_SERVICES=1) but %s is missing: %v", chromiumPath, err)
+		}
+		t.Skipf("skipping: chromium not installed at %s (apt-get install chromium): %v", chromiumPath, err)
+	}
+	cases := browserCases()
+	srv, reports := startBrowserServer(t, cases)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-proxy-server", true),
+	)
+	defer cancelAlloc() // kills the browser and waits for it to exit
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	if err := chromedp.Do(browser); err != nil { // starts the browser
+		t.Fatalf("start chromium: %v", err)
+	}
+	err := chromedp.Listen(browser, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			for _, a := range ev.Args {
+				t.Logf("page console.%s: %s", ev.Type, a.Value)
+			}
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			if d.Exception != nil {
+				t.Logf("page exception: %s", d.Exception.Description)
+			} else {
+				t.Logf("page exception: %s", d.Text)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("listen to the page: %v", err)
+	}
+
+	for _, mode := range browserModes {
+		t.Run(mode.name, func(t *testing.T) {
+			if err := chromedp.Do(browser, chromedp.Navigate(srv.URL+"/?mode="+mode.name)); err != nil {
+				t.Fatalf("load page: %v", err)
+			}
+			raw, err := chromedp.Run(browser, chromedp.Poll[string](
+				`window.__result && JSON.stringify(window.__result)`,
+				chromedp.WithPollingTimeout(2*time.Minute)))
+			if err != nil {
+				t.Fatalf("wait for the page's result: %v", err)
+			}
+			var res browserResult
+			if err := json.Unmarshal([]byte(raw), &res); err != nil {
+				t.Fatalf("page result %q: %v", raw, err)
+			}
+			checkBrowserResult(t, res, len(cases), mode.deflate)
+			for range 2 {
+				select {
+				case rep := <-reports:
+					checkBrowserReport(t, rep, len(cases), mode.deflate)
+				case <-time.After(30 * time.Second):
+					t.Fatalf("our server did not report both connections")
+				}
+			}
+		})
+	}
+}
+
+func checkBrowserResult(t *testing.T, res browserResult, ncases int, deflate bool) {
+	t.Helper()
+	if res.Fatal != "" {
+		t.Fatalf("page failed: %s", res.Fatal)
+	}
+	t.Logf("browser: extensions %q, close by server %+v, close by browser %+v", res.Extensions, res.ServerClose, res.ClientClose)
+	for _, m := range res.Mismatches {
+		t.Errorf("browser: %s", m)
+	}
+	if res.Echoed != ncases {
+		t.Errorf("browser: %d of %d echoes matched", res.Echoed, ncases)
+	}
+	if got := strings.HasPrefix(res.Extensions, "permessage-deflate"); got != deflate {
+		t.Errorf("browser: WebSocket.extensions = %q, want permessage-deflate %v", res.Extensions, deflate)
+	}
+	if want := (closeEvent{4000, "bye", true}); res.ServerClose == nil || *res.ServerClose != want {
+		t.Errorf("browser: close by server seen as %+v, want %+v", res.ServerClose, want)
+	}
+	if res.ClientClose == nil || !res.ClientClose.WasClean {
+		t.Errorf("browser: its own close seen as %+v, want a clean close", res.ClientClose)
+	}
+}
+
+func checkBrowserReport(t *testing.T, rep browserReport, ncases int, deflate bool) {
+	t.Helper()
+	if rep.acceptErr != nil {
+		t.Fatalf("server %s/%s: ws.Accept: %v", rep.mode, rep.conn, rep.acceptErr)
+	}
+	t.Logf("server %s/%s: browser offered %q, compressed %v, ended by %v", rep.mode, rep.conn, rep.offered, rep.compressed, rep.term)
+	if rep.compressed != deflate {
+		t.Errorf("server %s/%s: Compressed() = %v, want %v", rep.mode, rep.conn, rep.compressed, deflate)
+	}
+	for _, e := range rep.errs {
+		t.Errorf("server %s/%s: %s", rep.mode, rep.conn, e)
+	}
+	if rep.pingErr != nil {
+		t.Errorf("server %s/%s: Ping: %v", rep.mode, rep.conn, rep.pingErr)
+	}
+	switch rep.conn {
+	case "main":
+		if rep.received != ncases {
+			t.Errorf("server: %d of %d messages from the browser matched", rep.received, ncases)
+		}
+		if rep.closeErr != nil {
+			t.Errorf("server: Close(4000, \"bye\"): %v", rep.closeErr)
+		}
+	case "second":
+		var ce *ws.CloseError
+		if !errors.As(rep.term, &ce) || ce.Code != 4001 || ce.Reason != "client-bye ✓" {
+			t.Errorf("server: browser's close seen as %v, want close 4001 %q", rep.term, "client-bye ✓")
+		}
+	}
+}

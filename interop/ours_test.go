@@ -1,0 +1,187 @@
+package interop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/duplexhq/duplex/ws"
+)
+
+// ourEndpoint adapts a ws.Conn. With stream set it reads through Reader and
+// writes through Writer in chunks, so messages go out fragmented; otherwise
+// it uses Read and Write.
+type ourEndpoint struct {
+	c      *ws.Conn
+	stream bool
+	in     *inbox
+}
+
+// streamChunk is the size of each Write to a ws.Writer in stream mode: not
+// a divisor of the message sizes, so frames end at odd offsets.
+const streamChunk = 7000
+
+func newOurEndpoint(c *ws.Conn, stream bool) *ourEndpoint {
+	e := &ourEndpoint{c: c, stream: stream, in: newInbox()}
+	go e.readLoop()
+	return e
+}
+
+// readLoop is the connection's reader; it exits when reading fails, at the
+// latest when abort closes the connection.
+func (e *ourEndpoint) readLoop() {
+	ctx := context.Background()
+	for {
+		var (
+			typ ws.MessageType
+			p   []byte
+			err error
+		)
+		if e.stream {
+			var r io.Reader
+			typ, r, err = e.c.Reader(ctx)
+			if err == nil {
+				p, err = io.ReadAll(r)
+			}
+		} else {
+			typ, p, err = e.c.Read(ctx)
+		}
+		if err != nil {
+			e.in.finish(err)
+			return
+		}
+		e.in.deliver(typ, p)
+	}
+}
+
+func (e *ourEndpoint) send(ctx context.Context, typ ws.MessageType, p []byte) error {
+	if !e.stream {
+		return e.c.Write(ctx, typ, p)
+	}
+	w, err := e.c.Writer(ctx, typ)
+	if err != nil {
+		return err
+	}
+	for len(p) > 0 {
+		n := min(len(p), streamChunk)
+		if _, err := w.Write(p[:n]); err != nil {
+			w.Close()
+			return err
+		}
+		p = p[n:]
+	}
+	return w.Close()
+}
+
+func (e *ourEndpoint) recv(ctx context.Context) (ws.MessageType, []byte, error) {
+	return e.in.recv(ctx)
+}
+
+func (e *ourEndpoint) ping(ctx context.Context) error { return e.c.Ping(ctx) }
+
+func (e *ourEndpoint) closeWith(code int, reason string) error {
+	return e.c.Close(ws.StatusCode(code), reason)
+}
+
+func (e *ourEndpoint) abort() error {
+	e.c.CloseNow()
+	e.in.halt()
+	return e.in.waitDone(10 * time.Second)
+}
+
+// ourSide configures our end of a pair.
+type ourSide struct {
+	compression ws.CompressionOptions
+	stream      bool
+}
+
+// ourServer serves ws.Accept with side's options; compressed waits for the
+// next connection it accepts and reports its Compressed(). (The client may
+// see the 101 response before Accept has returned.)
+func ourServer(t *testing.T, side ourSide) (srv *echoServer, compressed func() (bool, error)) {
+	accepted := make(chan bool, 16)
+	srv = startEchoServer(t, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: side.compression})
+		if err != nil {
+			return nil, fmt.Errorf("ws.Accept: %w", err)
+		}
+		select {
+		case accepted <- c.Compressed():
+		default:
+		}
+		return newOurEndpoint(c, side.stream), nil
+	})
+	return srv, func() (bool, error) {
+		select {
+		case v := <-accepted:
+			return v, nil
+		case <-time.After(10 * time.Second):
+			return false, errors.New("ws.Accept did not return")
+		}
+	}
+}
+
+// ourClientPair makes the pair in which ws.Dial connects to a peer's echo
+// server.
+func ourClientPair(srv *echoServer, side ourSide, want negotiation) pair {
+	var last atomic.Bool
+	wire := new(wireCounter)
+	dial := func(ctx context.Context) (endpoint, http.Header, error) {
+		var d net.Dialer
+		c, resp, err := ws.Dial(ctx, srv.url, &ws.DialOptions{
+			Compression: side.compression,
+			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				nc, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return countingConn{Conn: nc, ctr: wire}, nil
+			},
+			Proxy: func(*http.Request) (*url.URL, error) { return nil, nil },
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("ws.Dial: %w", err)
+		}
+		last.Store(c.Compressed())
+		return newOurEndpoint(c, side.stream), resp.Header, nil
+	}
+	return pair{
+		dial:          dial,
+		reports:       srv.reports,
+		ourServer:     false,
+		ourCompressed: func() (bool, error) { return last.Load(), nil },
+		wire:          wire,
+		want:          want,
+	}
+}
+
+// ourServerPair makes the pair in which a peer's client (dial) connects to
+// our echo server.
+func ourServerPair(t *testing.T, side ourSide, want negotiation,
+	dial func(ctx context.Context, url string) (endpoint, http.Header, error)) pair {
+	srv, compressed := ourServer(t, side)
+	return pair{
+		dial:          func(ctx context.Context) (endpoint, http.Header, error) { return dial(ctx, srv.url) },
+		reports:       srv.reports,
+		ourServer:     true,
+		ourCompressed: compressed,
+		wire:          srv.wire,
+		want:          want,
+	}
+}
+
+// Compression settings for our side.
+var (
+	ourOff   = ourSide{}
+	ourCtx   = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionContextTakeover}}
+	ourNoCtx = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}}
+	// ourCtxStream also goes through Reader and Writer.
+	ourCtxStream = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, stream: true}
+)
