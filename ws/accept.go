@@ -65,10 +65,7 @@ func serverHandshake(w http.ResponseWriter, r *http.Request, opts *AcceptOptions
 	// writing the response.
 	stop := watchConn(r.Context(), nc, handshakeTimeout(opts))
 	_, err = nc.Write(res.appendResponse(nil, w.Header()))
-	if cerr := stop(); cerr != nil && err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err = stop(err); err != nil {
 		nc.Close()
 		return nil, nil, connConfig{}, fmt.Errorf("ws: writing the handshake response: %w", err)
 	}
@@ -120,22 +117,20 @@ func acceptConn(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*bufio.R
 	req, err := http.ReadRequest(br)
 	if err != nil {
 		switch {
-		case errors.Is(err, errHeadTooLarge):
+		case errors.Is(err, errHeadTooLarge) || lr.n == 0:
+			// The parser may report a truncated head as malformed.
 			err = badHandshake(http.StatusRequestHeaderFieldsTooLarge, "request header too large")
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isNetError(err):
 			// The client went away or was too slow: nobody to answer.
 			nc.Close()
-			if cerr := stop(); cerr != nil {
-				err = cerr
-			}
-			return nil, connConfig{}, nil, fmt.Errorf("ws: reading the handshake request: %w", err)
+			return nil, connConfig{}, nil, fmt.Errorf("ws: reading the handshake request: %w", stop(err))
 		default:
 			herr := badHandshake(http.StatusBadRequest, "malformed HTTP request")
 			herr.cause = err
 			err = herr
 		}
 		refuse(nc, err)
-		stop()
+		stop(nil)
 		return nil, connConfig{}, nil, err
 	}
 	lr.n = -1
@@ -149,14 +144,11 @@ func acceptConn(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*bufio.R
 	res, err := negotiate(req, opts)
 	if err != nil {
 		refuse(nc, err)
-		stop()
+		stop(nil)
 		return nil, connConfig{}, req, err
 	}
 	_, err = nc.Write(res.appendResponse(nil, nil))
-	if cerr := stop(); cerr != nil && err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err = stop(err); err != nil {
 		nc.Close()
 		return nil, connConfig{}, req, fmt.Errorf("ws: writing the handshake response: %w", err)
 	}
@@ -171,11 +163,6 @@ func handshakeTimeout(opts *AcceptOptions) time.Duration {
 		return opts.HandshakeTimeout
 	}
 	return DefaultHandshakeTimeout
-}
-
-func isNetError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne)
 }
 
 // acceptResult is what negotiate decided for a valid request.

@@ -84,10 +84,7 @@ func clientHandshake(ctx context.Context, urlStr string, opts *DialOptions) (net
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	if cerr := stop(); cerr != nil && err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err = stop(err); err != nil {
 		nc.Close()
 		if !errors.As(err, &bad) {
 			err = fmt.Errorf("ws: handshake with %s: %w", u.Redacted(), err)
@@ -217,7 +214,7 @@ func exchange(nc net.Conn, req *http.Request, maxHead int) (*bufio.Reader, *http
 	br := bufio.NewReaderSize(lr, 4096)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		if errors.Is(err, errHeadTooLarge) {
+		if errors.Is(err, errHeadTooLarge) || lr.n == 0 {
 			return nil, nil, badHandshake(0, fmt.Sprintf("response head larger than %d bytes", maxHead))
 		}
 		return nil, nil, fmt.Errorf("reading the response: %w", err)

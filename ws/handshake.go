@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -159,10 +160,11 @@ var handshakeInterrupt = time.Unix(1, 0)
 // watchConn applies ctx to the blocking I/O of a handshake on nc: the
 // earlier of ctx's deadline and timeout (if > 0) becomes nc's deadline, and
 // cancelling ctx interrupts pending I/O. The returned stop must be called
-// when the handshake I/O is over; it clears the deadline and, if ctx ended
-// the I/O, returns ctx's error so callers report the cause rather than an
-// i/o timeout.
-func watchConn(ctx context.Context, nc net.Conn, timeout time.Duration) (stop func() error) {
+// when the handshake I/O is over, with the I/O's error (or nil). It clears
+// the deadline and returns the error to report: when ctx ended the I/O, one
+// that wraps ctx's error, so callers see the cause rather than an i/o
+// timeout.
+func watchConn(ctx context.Context, nc net.Conn, timeout time.Duration) (stop func(ioErr error) error) {
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
@@ -172,14 +174,30 @@ func watchConn(ctx context.Context, nc net.Conn, timeout time.Duration) (stop fu
 	}
 	nc.SetDeadline(deadline)
 	stopWatch := context.AfterFunc(ctx, func() { nc.SetDeadline(handshakeInterrupt) })
-	return func() error {
-		if !stopWatch() {
-			// The AfterFunc ran (or is running): the context ended.
-			return ctx.Err()
+	return func(ioErr error) error {
+		stopWatch()
+		ctxErr := ctx.Err()
+		if ctxErr == nil {
+			// The conn deadline and ctx's timer expire together; the
+			// timer may not have fired yet.
+			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+				ctxErr = context.DeadlineExceeded
+			}
+		}
+		switch {
+		case ctxErr != nil && ioErr == nil:
+			return ctxErr
+		case ctxErr != nil && isNetError(ioErr):
+			return fmt.Errorf("%w: %v", ctxErr, ioErr)
 		}
 		nc.SetDeadline(time.Time{})
-		return nil
+		return ioErr
 	}
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // headLimitReader reads from r until n bytes have been read, then fails with

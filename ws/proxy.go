@@ -119,11 +119,7 @@ func dialTunnel(ctx context.Context, dial func(context.Context, string, string) 
 		}
 	}
 	stop := watchConn(ctx, nc, 0)
-	err = connect(nc, proxy, addr, maxResponseHead(opts))
-	if cerr := stop(); cerr != nil && err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err = stop(connect(nc, proxy, addr, maxResponseHead(opts))); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("proxy %s: %w", proxy.Redacted(), err)
 	}
