@@ -1,20 +1,18 @@
 package ws
 
-// TEMPORARY (handshake owner): stand-ins for the compression owner's
-// negotiation functions so the handshake compiles until compress.go provides
-// them. Delete when the real ones land.
+// TEMPORARY (handshake owner): the contract names the handshake calls,
+// forwarding to the compression owner's implementations in negotiate.go.
+// Whoever renames those to the contract names deletes this file in the same
+// step (the duplicate definitions will not compile).
 
-import (
-	"errors"
-	"net/http"
-)
+import "net/http"
 
 func (o *CompressionOptions) serverNegotiate(h http.Header) (p *deflateParams, response string, err error) {
-	return nil, "", nil
+	return o.negotiateServer(h)
 }
 
-func (o *CompressionOptions) clientOffer() string { return "" }
+func (o *CompressionOptions) clientOffer() string { return o.offer() }
 
 func (o *CompressionOptions) clientAccept(response string) (*deflateParams, error) {
-	return nil, errors.New("ws: permessage-deflate not implemented yet")
+	return o.acceptResponse(response)
 }
