@@ -1,13 +1,12 @@
 package chat
 
-// CONTRACT STUB written by the lead so the chat owner and the server owner can
-// work in parallel. The chat owner implements it (and may extend it,
-// documenting changes in the final report); the server owner calls it from
-// the transports (WebSocket, later SSE/long-poll) and the HTTP API.
+// The contract between chat and the transports: the transports (WebSocket,
+// later SSE/long-poll) and the HTTP API call API; *Service implements it.
 
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/duplexhq/duplex/presence"
 	"github.com/duplexhq/duplex/store"
@@ -26,10 +25,23 @@ type Sink interface {
 	Close(code int, reason string)
 }
 
+// FlowSink is optionally implemented by a Sink whose queue can be waited
+// on. Bulk replays (sync, channel resume) then wait for room instead of
+// overflowing the queue and closing the connection as a slow consumer.
+type FlowSink interface {
+	Sink
+	// SendWait queues frame, waiting while the queue is full until ctx
+	// ends or the connection closes (then it returns an error).
+	SendWait(ctx context.Context, frame []byte) error
+}
+
 // Identity is an authenticated caller.
 type Identity struct {
 	UserID string
 	Admin  bool // server-side caller with the admin API key
+	// ExpiresAt, if set, is when the credentials expire: a session is
+	// closed with 4001 (token expired) at that time.
+	ExpiresAt time.Time
 }
 
 // Session is one connected device of a user. Handle must be called from one
@@ -60,3 +72,5 @@ type API interface {
 	Publish(ctx context.Context, id Identity, channel string, data json.RawMessage) (store.ChannelMessage, error)
 	Presence(ctx context.Context, id Identity, users []string) ([]presence.Status, error)
 }
+
+var _ API = (*Service)(nil)

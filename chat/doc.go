@@ -1,0 +1,12 @@
+// Package chat is the heart of duplex: conversations, persistence-first
+// message delivery, sequencing, cursors, receipts, typing, presence and
+// channels, behind the API that transports and the HTTP API call.
+//
+// A send is appended to the store (which assigns the conversation's next
+// seq in the same transaction), acknowledged to the sender, and only then
+// published on the broker to every member's user subject; each node's hub
+// hands it to that user's local sessions. Deliveries of one conversation
+// leave a node in seq order (see sequencer), and sessions suppress live
+// messages of a conversation while they replay it from the store, so a
+// client sees each conversation's messages in seq order.
+package chat

@@ -1,0 +1,69 @@
+package chat
+
+import "encoding/binary"
+
+// An envelope is what the service publishes on the broker: a small header
+// the receiving session needs for bookkeeping, then the encoded frame that
+// goes to the client unchanged. Layout:
+//
+//	kind byte | uvarint len, origin session id | uvarint len, key | uvarint seq | frame
+//
+// key is the conversation id (kindMessage) or channel name (kindChannel);
+// seq is the message seq or channel offset. origin, when set, is the
+// session that caused the event and must not receive it.
+const (
+	kindMessage byte = 'm' // conversation message: per-conversation ordering and cursors apply
+	kindEvent   byte = 'e' // any other user event (receipt, typing, presence, member, conversation)
+	kindChannel byte = 'c' // channel publication
+)
+
+func appendEnvelope(dst []byte, kind byte, origin, key string, seq int64, frame []byte) []byte {
+	dst = append(dst, kind)
+	dst = binary.AppendUvarint(dst, uint64(len(origin)))
+	dst = append(dst, origin...)
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	dst = binary.AppendUvarint(dst, uint64(seq))
+	return append(dst, frame...)
+}
+
+// envelope is a parsed envelope; its slices alias the payload.
+type envelope struct {
+	kind   byte
+	origin []byte
+	key    []byte
+	seq    int64
+	frame  []byte
+}
+
+// parseEnvelope splits p without allocating; ok is false for a malformed
+// payload (another service version, or corruption on the broker).
+func parseEnvelope(p []byte) (e envelope, ok bool) {
+	if len(p) < 1 {
+		return e, false
+	}
+	e.kind = p[0]
+	i := 1
+	field := func() ([]byte, bool) {
+		n, w := binary.Uvarint(p[i:])
+		if w <= 0 || n > uint64(len(p)-i-w) {
+			return nil, false
+		}
+		b := p[i+w : i+w+int(n)]
+		i += w + int(n)
+		return b, true
+	}
+	if e.origin, ok = field(); !ok {
+		return e, false
+	}
+	if e.key, ok = field(); !ok {
+		return e, false
+	}
+	seq, w := binary.Uvarint(p[i:])
+	if w <= 0 || seq > 1<<62 {
+		return e, false
+	}
+	e.seq = int64(seq)
+	e.frame = p[i+w:]
+	return e, e.kind == kindMessage || e.kind == kindEvent || e.kind == kindChannel
+}

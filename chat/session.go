@@ -1,0 +1,305 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/duplexhq/duplex/hub"
+	"github.com/duplexhq/duplex/protocol"
+)
+
+// maxEarly bounds the frames buffered between joining the user's subject
+// and sending the welcome frame.
+const maxEarly = 256
+
+// session is one connected device. Handle runs on the transport's reader
+// goroutine; Deliver runs on broker goroutines; mu guards what they share.
+type session struct {
+	svc   *Service
+	id    string
+	ident Identity
+	sink  Sink
+	flow  FlowSink // sink as a FlowSink, nil if it is not one
+
+	// Reader-goroutine state, used only by Handle.
+	req      protocol.Request
+	bucket   tokenBucket
+	strikes  int // rate-limited frames in a row
+	bad      int // undecodable frames in a row
+	typingAt map[string]time.Time
+
+	mu         sync.Mutex
+	closed     bool
+	welcomed   bool
+	early      [][]byte
+	convReplay map[string]*replay // conversations being synced
+	chanReplay map[string]*replay // channels being replayed
+	channels   map[string]struct{}
+	cursors    map[string]*cursor // delivered seq per conversation
+	expiry     *time.Timer
+}
+
+// replay records, while a conversation or channel is replayed from the
+// store, the highest live seq suppressed meanwhile: the replay continues
+// until it has caught up with it.
+type replay struct{ dropped int64 }
+
+type cursor struct{ seq, flushed int64 }
+
+// Connect registers a device of id's user, sends the welcome frame and
+// returns the session the transport feeds inbound frames to.
+func (s *Service) Connect(ctx context.Context, id Identity, sink Sink) (Session, error) {
+	if err := requireUser(id); err != nil {
+		return nil, err
+	}
+	if !id.ExpiresAt.IsZero() && !time.Now().Before(id.ExpiresAt) {
+		return nil, &Error{Code: protocol.CodeUnauthorized, Message: "token expired", close: protocol.CloseTokenExpired}
+	}
+	ss := &session{
+		svc: s, id: newSessionID(), ident: id, sink: sink,
+		bucket:     newTokenBucket(s.cfg.RatePerSecond, s.cfg.RateBurst, time.Now()),
+		typingAt:   make(map[string]time.Time),
+		convReplay: make(map[string]*replay),
+		chanReplay: make(map[string]*replay),
+		channels:   make(map[string]struct{}),
+		cursors:    make(map[string]*cursor),
+	}
+	ss.flow, _ = sink.(FlowSink)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, newErr(protocol.CodeUnavailable, "server shutting down")
+	}
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+
+	// Join before reading the conversations so that nothing committed
+	// after the snapshot is missed; what arrives before the welcome is
+	// buffered in early.
+	if _, err := s.hub.Join(hub.UserSubject(id.UserID), ss, s.cfg.MaxConnsPerUser); err != nil {
+		s.forget(ss)
+		if errors.Is(err, hub.ErrFull) {
+			return nil, newErr(protocol.CodeTooManyConnections, "at most %d connections per user", s.cfg.MaxConnsPerUser)
+		}
+		return nil, &Error{Code: protocol.CodeUnavailable, Message: "routing unavailable", Err: err}
+	}
+	if err := s.connectPresence(ctx, id.UserID, ss.id); err != nil {
+		s.hub.Leave(hub.UserSubject(id.UserID), ss)
+		s.forget(ss)
+		return nil, err
+	}
+	start := time.Now()
+	ucs, err := s.st.Conversations(ctx, id.UserID)
+	s.observe("Conversations", start)
+	if err != nil {
+		ss.Close()
+		return nil, storeErr("conversations", err)
+	}
+	welcome := s.encode(protocol.Welcome{
+		Type: protocol.TypeWelcome, Protocol: protocol.Subprotocol, User: id.UserID, Session: ss.id,
+		ServerTime: time.Now().UnixMilli(), Conversations: wireConversations(ucs), Limits: s.limits(),
+	})
+	ss.mu.Lock()
+	ok := ss.sink.Send(welcome)
+	for _, f := range ss.early {
+		ok = ok && ss.sink.Send(f)
+	}
+	ss.early = nil
+	ss.welcomed = true
+	if !id.ExpiresAt.IsZero() {
+		ss.expiry = time.AfterFunc(time.Until(id.ExpiresAt), func() {
+			ss.sink.Close(protocol.CloseTokenExpired, "token expired")
+			ss.Close()
+		})
+	}
+	ss.mu.Unlock()
+	if !ok {
+		ss.slowConsumer()
+	}
+	return ss, nil
+}
+
+func (s *Service) limits() protocol.Limits {
+	return protocol.Limits{
+		MaxFrame: s.cfg.MaxFrame, MaxBody: s.cfg.MaxBody, MaxMeta: s.cfg.MaxMeta, MaxPublish: s.cfg.MaxPublish,
+		RatePerSecond: s.cfg.RatePerSecond, RateBurst: s.cfg.RateBurst,
+		TypingTTLMS: s.cfg.TypingTTL.Milliseconds(), TypingEveryMS: s.cfg.TypingInterval.Milliseconds(),
+		HistoryMaxPage: s.cfg.HistoryMaxLimit,
+	}
+}
+
+func (s *Service) forget(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+}
+
+func newSessionID() string {
+	var b [12]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+	return hex.EncodeToString(b[:])
+}
+
+// Deliver implements hub.Conn: it forwards a routed envelope's frame to
+// the sink, doing the per-session bookkeeping without allocating in the
+// steady state.
+func (ss *session) Deliver(p []byte) {
+	e, ok := parseEnvelope(p)
+	if !ok {
+		ss.svc.log.Warn("chat: malformed envelope from broker", "len", len(p))
+		return
+	}
+	if len(e.origin) > 0 && string(e.origin) == ss.id {
+		return
+	}
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		return
+	}
+	if !ss.welcomed {
+		full := len(ss.early) >= maxEarly
+		if !full {
+			ss.early = append(ss.early, e.frame)
+		}
+		ss.mu.Unlock()
+		if full {
+			ss.slowConsumer()
+		}
+		return
+	}
+	switch e.kind {
+	case kindMessage:
+		if r := ss.convReplay[string(e.key)]; r != nil {
+			r.dropped = max(r.dropped, e.seq)
+			ss.mu.Unlock()
+			return
+		}
+		c := ss.cursors[string(e.key)]
+		if c == nil {
+			c = &cursor{}
+			ss.cursors[string(e.key)] = c
+		}
+		c.seq = max(c.seq, e.seq)
+	case kindChannel:
+		if _, ok := ss.channels[string(e.key)]; !ok {
+			ss.mu.Unlock() // unsubscribed while the event was in flight
+			return
+		}
+		if r := ss.chanReplay[string(e.key)]; r != nil {
+			r.dropped = max(r.dropped, e.seq)
+			ss.mu.Unlock()
+			return
+		}
+	}
+	sent := ss.sink.Send(e.frame)
+	ss.mu.Unlock()
+	if !sent {
+		ss.slowConsumer()
+		return
+	}
+	if e.kind == kindMessage {
+		ss.svc.m.MessageOut()
+	}
+}
+
+// slowConsumer closes a session whose queue overflowed. Clients reconnect
+// and sync: everything was persisted, nothing is lost. The unregistering
+// runs on a goroutine of the service because Deliver may be running on a
+// broker delivery goroutine that cancelling a subscription waits for.
+func (ss *session) slowConsumer() {
+	ss.mu.Lock()
+	closed := ss.closed
+	ss.mu.Unlock()
+	if closed {
+		return
+	}
+	ss.svc.m.Drop("slow_consumer")
+	ss.sink.Close(protocol.CloseSlowConsumer, "slow consumer: reconnect and sync")
+	ss.svc.wg.Add(1)
+	go func() {
+		defer ss.svc.wg.Done()
+		ss.Close()
+	}()
+}
+
+// Close unregisters the session: routing at once, presence after the grace
+// period. It is idempotent.
+func (ss *session) Close() {
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		return
+	}
+	ss.closed = true
+	ss.early = nil
+	channels := ss.channels
+	ss.channels = make(map[string]struct{})
+	cursors := ss.cursors
+	ss.cursors = make(map[string]*cursor)
+	if ss.expiry != nil {
+		ss.expiry.Stop()
+	}
+	ss.mu.Unlock()
+
+	s := ss.svc
+	user := ss.ident.UserID
+	s.hub.Leave(hub.UserSubject(user), ss)
+	for ch := range channels {
+		s.hub.Leave(hub.ChannelSubject(ch), ss)
+	}
+	s.addCursors(user, cursors)
+	s.forget(ss)
+	s.scheduleDisconnect(user, ss.id)
+}
+
+// collectCursors adds the session's unflushed delivered cursors to batch.
+func (ss *session) collectCursors(batch map[cursorKey]int64) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for conv, c := range ss.cursors {
+		if c.seq > c.flushed {
+			k := cursorKey{ss.ident.UserID, conv}
+			batch[k] = max(batch[k], c.seq)
+			c.flushed = c.seq
+		}
+	}
+}
+
+// noteDelivered records that the session holds conv up to seq.
+func (ss *session) noteDelivered(conv string, seq int64) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	c := ss.cursors[conv]
+	if c == nil {
+		c = &cursor{}
+		ss.cursors[conv] = c
+	}
+	c.seq = max(c.seq, seq)
+}
+
+// send queues a reply or event frame; false means the session is being
+// closed as a slow consumer.
+func (ss *session) send(frame []byte) bool {
+	if frame == nil {
+		return true
+	}
+	if !ss.sink.Send(frame) {
+		ss.slowConsumer()
+		return false
+	}
+	return true
+}
+
+// sendBulk queues a frame of a replay, waiting for room when the sink
+// supports it.
+func (ss *session) sendBulk(ctx context.Context, frame []byte) bool {
+	if ss.flow == nil {
+		return ss.send(frame)
+	}
+	return ss.flow.SendWait(ctx, frame) == nil
+}
