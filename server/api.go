@@ -100,7 +100,7 @@ func (s *Server) createDirect(w http.ResponseWriter, r *http.Request, id chat.Id
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wireConversation(uc))
+	writeJSON(w, http.StatusOK, map[string]any{"conversation": wireConversation(uc)})
 	return nil
 }
 
@@ -116,7 +116,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, id chat.Ide
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, wireConversation(uc))
+	writeJSON(w, http.StatusCreated, map[string]any{"conversation": wireConversation(uc)})
 	return nil
 }
 
@@ -174,7 +174,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, id chat.Ide
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wireMessage(m))
+	writeJSON(w, http.StatusOK, map[string]any{"message": wireMessage(m)})
 	return nil
 }
 
