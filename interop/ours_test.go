@@ -17,19 +17,23 @@ import (
 
 // ourEndpoint adapts a ws.Conn. With stream set it reads through Reader and
 // writes through Writer in chunks, so messages go out fragmented; otherwise
-// it uses Read and Write.
+// it uses Read and Write. With prepared set every other message goes out
+// through WritePrepared, interleaving prepared and per-connection encodings
+// in one compression context.
 type ourEndpoint struct {
-	c      *ws.Conn
-	stream bool
-	in     *inbox
+	c        *ws.Conn
+	stream   bool
+	prepared bool
+	sent     atomic.Int64
+	in       *inbox
 }
 
 // streamChunk is the size of each Write to a ws.Writer in stream mode: not
 // a divisor of the message sizes, so frames end at odd offsets.
 const streamChunk = 7000
 
-func newOurEndpoint(c *ws.Conn, stream bool) *ourEndpoint {
-	e := &ourEndpoint{c: c, stream: stream, in: newInbox()}
+func newOurEndpoint(c *ws.Conn, side ourSide) *ourEndpoint {
+	e := &ourEndpoint{c: c, stream: side.stream, prepared: side.prepared, in: newInbox()}
 	go e.readLoop()
 	return e
 }
@@ -62,6 +66,13 @@ func (e *ourEndpoint) readLoop() {
 }
 
 func (e *ourEndpoint) send(ctx context.Context, typ ws.MessageType, p []byte) error {
+	if e.prepared && e.sent.Add(1)%2 == 0 {
+		pm, err := ws.NewPreparedMessage(typ, p)
+		if err != nil {
+			return err
+		}
+		return e.c.WritePrepared(ctx, pm)
+	}
 	if !e.stream {
 		return e.c.Write(ctx, typ, p)
 	}
@@ -99,7 +110,8 @@ func (e *ourEndpoint) abort() error {
 // ourSide configures our end of a pair.
 type ourSide struct {
 	compression ws.CompressionOptions
-	stream      bool
+	stream      bool // Reader and Writer instead of Read and Write
+	prepared    bool // every other message through WritePrepared
 }
 
 // ourServer serves ws.Accept with side's options; compressed waits for the
@@ -116,7 +128,7 @@ func ourServer(t *testing.T, side ourSide) (srv *echoServer, compressed func() (
 		case accepted <- c.Compressed():
 		default:
 		}
-		return newOurEndpoint(c, side.stream), nil
+		return newOurEndpoint(c, side), nil
 	})
 	return srv, func() (bool, error) {
 		select {
@@ -150,7 +162,7 @@ func ourClientPair(srv *echoServer, side ourSide, want negotiation) pair {
 			return nil, nil, fmt.Errorf("ws.Dial: %w", err)
 		}
 		last.Store(c.Compressed())
-		return newOurEndpoint(c, side.stream), resp.Header, nil
+		return newOurEndpoint(c, side), resp.Header, nil
 	}
 	return pair{
 		dial:          dial,
@@ -184,4 +196,7 @@ var (
 	ourNoCtx = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}}
 	// ourCtxStream also goes through Reader and Writer.
 	ourCtxStream = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, stream: true}
+	// ourCtxPrepared and ourNoCtxPrepared mix WritePrepared with Write.
+	ourCtxPrepared   = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, prepared: true}
+	ourNoCtxPrepared = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, prepared: true}
 )

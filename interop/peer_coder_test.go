@@ -104,6 +104,8 @@ func TestCoderClientOurServer(t *testing.T) {
 		{"peer-noctx", ourCtx, coderNoCtx, wantServerNoCtx},
 		{"noctx", ourNoCtx, coderNoCtx, wantNoCtx},
 		{"ctx-stream", ourCtxStream, coderCtx, wantCtx},
+		{"ctx-prepared", ourCtxPrepared, coderCtx, wantCtx},
+		{"noctx-prepared", ourNoCtxPrepared, coderCtx, wantNoCtx},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +129,8 @@ func TestCoderServerOurClient(t *testing.T) {
 		{"peer-noctx", ourCtx, coderNoCtx, wantNoCtx},
 		{"noctx", ourNoCtx, coderNoCtx, wantNoCtx},
 		{"ctx-stream", ourCtxStream, coderCtx, wantCtx},
+		{"ctx-prepared", ourCtxPrepared, coderCtx, wantCtx},
+		{"noctx-prepared", ourNoCtxPrepared, coderCtx, wantNoCtx},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -122,6 +122,7 @@ func TestGorillaClientOurServer(t *testing.T) {
 		{"ours-ctx", ourCtx, true, wantServerNoCtx},
 		{"ours-noctx", ourNoCtx, true, wantNoCtx},
 		{"ours-ctx-stream", ourCtxStream, true, wantServerNoCtx},
+		{"ours-noctx-prepared", ourNoCtxPrepared, true, wantNoCtx},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,6 +144,7 @@ func TestGorillaServerOurClient(t *testing.T) {
 		{"ours-ctx", ourCtx, true, wantNoCtx},
 		{"ours-noctx", ourNoCtx, true, wantNoCtx},
 		{"ours-ctx-stream", ourCtxStream, true, wantNoCtx},
+		{"ours-ctx-prepared", ourCtxPrepared, true, wantNoCtx},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
