@@ -506,11 +506,11 @@ export class Duplex extends Emitter {
   }
 
   createDirect(peer) {
-    return this.request({ type: "create_direct", peer }).then((r) => this.#adopt(r.data));
+    return this.request({ type: "create_direct", peer }).then((r) => this.#adopt(r.data?.conversation ?? r.data));
   }
 
   createGroup(title, members) {
-    return this.request({ type: "create_group", title, members }).then((r) => this.#adopt(r.data));
+    return this.request({ type: "create_group", title, members }).then((r) => this.#adopt(r.data?.conversation ?? r.data));
   }
 
   /** Subscribes to a channel; since replays history after that offset. */
