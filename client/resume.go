@@ -1,0 +1,129 @@
+package client
+
+import (
+	"sync"
+
+	"github.com/duplexhq/duplex/protocol"
+)
+
+// tracker holds, per conversation, the highest seq delivered with nothing
+// missing before it, and messages held back behind a gap. The connection's
+// reader goroutine updates it; Seqs reads it from other goroutines.
+type tracker struct {
+	mu      sync.Mutex // Seqs reads from other goroutines
+	held    map[string]int64
+	waiting map[string]map[int64]protocol.Message
+	limit   int
+}
+
+func newTracker(seqs map[string]int64) *tracker {
+	t := &tracker{held: make(map[string]int64), waiting: make(map[string]map[int64]protocol.Message), limit: 10000}
+	for k, v := range seqs {
+		t.held[k] = v
+	}
+	return t
+}
+
+// welcome returns the conversations to sync and from which seq. A
+// conversation never seen starts at its last seq unless fromStart is set.
+func (t *tracker) welcome(convs []protocol.Conversation, fromStart bool) map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	syncs := make(map[string]int64)
+	for _, c := range convs {
+		held, ok := t.held[c.ID]
+		switch {
+		case !ok && fromStart:
+			t.held[c.ID] = 0
+			if c.LastSeq > 0 {
+				syncs[c.ID] = 0
+			}
+		case !ok:
+			t.held[c.ID] = c.LastSeq
+		case c.LastSeq > held:
+			syncs[c.ID] = held
+		}
+	}
+	return syncs
+}
+
+// track starts a conversation that appeared after the welcome.
+func (t *tracker) track(conv string, seq int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.held[conv]; !ok {
+		t.held[conv] = seq
+	}
+}
+
+// accept returns the messages to deliver, in order, and whether a sync is
+// needed from gapAfter (gap true).
+func (t *tracker) accept(m protocol.Message) (deliver []protocol.Message, gapAfter int64, gap bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	held, ok := t.held[m.Conv]
+	if !ok {
+		held = m.Seq - 1
+	}
+	if m.Seq <= held {
+		return nil, 0, false
+	}
+	if m.Seq > held+1 {
+		w := t.waiting[m.Conv]
+		if w == nil {
+			w = make(map[int64]protocol.Message)
+			t.waiting[m.Conv] = w
+		}
+		if len(w) < t.limit {
+			w[m.Seq] = m
+		}
+		t.held[m.Conv] = held
+		return nil, held, true
+	}
+	deliver = append(deliver, m)
+	held = m.Seq
+	w := t.waiting[m.Conv]
+	for {
+		next, ok := w[held+1]
+		if !ok {
+			break
+		}
+		deliver = append(deliver, next)
+		delete(w, held+1)
+		held++
+	}
+	for s := range w {
+		if s <= held {
+			delete(w, s)
+		}
+	}
+	if len(w) == 0 {
+		delete(t.waiting, m.Conv)
+	}
+	t.held[m.Conv] = held
+	return deliver, 0, false
+}
+
+func (t *tracker) hasGap(conv string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.waiting[conv]) > 0
+}
+
+func (t *tracker) seq(conv string) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.held[conv]
+}
+
+func (t *tracker) snapshot() map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]int64, len(t.held))
+	for k, v := range t.held {
+		out[k] = v
+	}
+	return out
+}
