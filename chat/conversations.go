@@ -148,7 +148,7 @@ func (s *Service) addMember(ctx context.Context, id Identity, origin, convID, us
 		return err
 	}
 	if me.Role != store.RoleOwner {
-		return newErr(protocol.CodeForbidden, "only the owner adds members")
+		return s.notOwner(ctx, convID, "only the owner adds members")
 	}
 	start := time.Now()
 	err = s.st.AddMember(ctx, convID, userID, store.RoleMember)
@@ -184,7 +184,7 @@ func (s *Service) removeMember(ctx context.Context, id Identity, origin, convID,
 	case userID == id.UserID && me.Role == store.RoleOwner:
 		return newErr(protocol.CodeConflict, "the owner cannot leave the group")
 	case userID != id.UserID && me.Role != store.RoleOwner:
-		return newErr(protocol.CodeForbidden, "only the owner removes other members")
+		return s.notOwner(ctx, convID, "only the owner removes other members")
 	}
 	start := time.Now()
 	err = s.st.RemoveMember(ctx, convID, userID)
@@ -194,6 +194,22 @@ func (s *Service) removeMember(ctx context.Context, id Identity, origin, convID,
 	}
 	s.memberChanged(ctx, id.UserID, origin, convID, userID, "removed", before)
 	return nil
+}
+
+// notOwner refuses a membership change by a member without the owner
+// role: conflict in a direct conversation (whose membership never
+// changes), forbidden in a group.
+func (s *Service) notOwner(ctx context.Context, convID, msg string) error {
+	start := time.Now()
+	c, err := s.st.Conversation(ctx, convID)
+	s.observe("Conversation", start)
+	if err != nil {
+		return storeErr("conversation", err)
+	}
+	if c.Kind == store.KindDirect {
+		return newErr(protocol.CodeConflict, "direct conversations have fixed members")
+	}
+	return &Error{Code: protocol.CodeForbidden, Message: msg}
 }
 
 // memberChanged tells members about an addition or removal. For a removal,

@@ -110,7 +110,7 @@ func (ss *session) dispatch(ctx context.Context, r *protocol.Request) error {
 		_, _, err := s.send(id.UserID, ss.id, r.Conv, r.ClientMsgID, r.Body, r.Meta, time.Now(), func(m store.Message, dup bool) {
 			ss.send(s.encode(protocol.Ack{Type: protocol.TypeAck, ID: r.ID, Conv: m.ConversationID, Seq: m.Seq,
 				ClientMsgID: m.ClientMsgID, TS: unixMilli(m.CreatedAt), Duplicate: dup}))
-			ss.noteDelivered(m.ConversationID, m.Seq)
+			ss.noteDelivered(m.ConversationID, m.Seq, false)
 		})
 		return err
 	case protocol.TypeSync:
@@ -203,22 +203,39 @@ func (ss *session) sync(ctx context.Context, reqID, conv string, after int64, li
 	ss.mu.Lock()
 	ss.convReplay[conv] = &replay{}
 	ss.mu.Unlock()
+	sent, more, streamed := 0, false, after
 	finished := false
+	// endReplay stops holding back live messages; under the same lock it
+	// marks what the stream sent, so none of it goes out twice.
+	endReplayLocked := func() {
+		delete(ss.convReplay, conv)
+		if sent > 0 {
+			c := ss.cursors[conv]
+			if c == nil {
+				c = &cursor{}
+				ss.cursors[conv] = c
+			}
+			c.sent = max(c.sent, streamed)
+			c.seq = max(c.seq, streamed)
+		}
+	}
+	endReplay := func() {
+		ss.mu.Lock()
+		endReplayLocked()
+		ss.mu.Unlock()
+	}
 	defer func() {
 		if !finished {
-			ss.mu.Lock()
-			delete(ss.convReplay, conv)
-			ss.mu.Unlock()
+			endReplay()
 		}
 	}()
-	sent, more := 0, false
 	for {
 		n := s.cfg.SyncPage
 		if limit > 0 {
 			n = min(n, limit-sent)
 		}
 		start := time.Now()
-		page, err := s.st.MessagesAfter(ctx, conv, after, n)
+		page, err := s.st.MessagesAfter(ctx, conv, streamed, n)
 		s.observe("MessagesAfter", start)
 		if err != nil {
 			return storeErr("sync", err)
@@ -227,24 +244,32 @@ func (ss *session) sync(ctx context.Context, reqID, conv string, after int64, li
 			if !ss.sendBulk(ctx, s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: wireMessage(m)})) {
 				return nil // the session is closing; no reply can be sent
 			}
-			after = m.Seq
+			streamed = m.Seq
+			sent++
 		}
-		sent += len(page)
 		if limit > 0 && sent >= limit {
 			more = len(page) == n
 			break
 		}
 		if len(page) < n {
+			// The check and the end are one critical section: a live
+			// message arriving after it is sent live (its seq is above
+			// streamed); one held back before it is in the next page.
 			ss.mu.Lock()
-			if ss.convReplay[conv].dropped <= after {
-				delete(ss.convReplay, conv)
+			caughtUp := ss.convReplay[conv].dropped <= streamed
+			if caughtUp {
+				endReplayLocked()
 				finished = true
 			}
 			ss.mu.Unlock()
-			if finished {
+			if caughtUp {
 				break
 			}
 		}
+	}
+	if !finished {
+		endReplay()
+		finished = true
 	}
 	if sent == 0 {
 		start := time.Now()
@@ -253,11 +278,9 @@ func (ss *session) sync(ctx context.Context, reqID, conv string, after int64, li
 		if err != nil {
 			return storeErr("conversation", err)
 		}
-		after = min(after, c.LastSeq)
-	} else {
-		ss.noteDelivered(conv, after)
+		streamed = min(streamed, c.LastSeq)
 	}
-	ss.send(s.encode(protocol.SyncEnd{Type: protocol.TypeSyncEnd, ID: reqID, Conv: conv, Seq: after, More: more}))
+	ss.send(s.encode(protocol.SyncEnd{Type: protocol.TypeSyncEnd, ID: reqID, Conv: conv, Seq: streamed, More: more}))
 	return nil
 }
 

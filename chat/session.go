@@ -48,7 +48,12 @@ type session struct {
 // until it has caught up with it.
 type replay struct{ dropped int64 }
 
-type cursor struct{ seq, flushed int64 }
+// cursor tracks one conversation in a session: seq is the delivered
+// cursor to flush to the store (acks count: the sender holds its own
+// message); sent is the highest seq this session was sent as a message
+// event, so that a live delivery racing with a sync that already streamed
+// it is not sent twice.
+type cursor struct{ seq, sent, flushed int64 }
 
 // Connect registers a device of id's user, sends the welcome frame and
 // returns the session the transport feeds inbound frames to.
@@ -184,6 +189,11 @@ func (ss *session) Deliver(p []byte) {
 			c = &cursor{}
 			ss.cursors[string(e.key)] = c
 		}
+		if e.seq <= c.sent {
+			ss.mu.Unlock() // already streamed by a sync
+			return
+		}
+		c.sent = e.seq
 		c.seq = max(c.seq, e.seq)
 	case kindChannel:
 		if _, ok := ss.channels[string(e.key)]; !ok {
@@ -270,8 +280,9 @@ func (ss *session) collectCursors(batch map[cursorKey]int64) {
 	}
 }
 
-// noteDelivered records that the session holds conv up to seq.
-func (ss *session) noteDelivered(conv string, seq int64) {
+// noteDelivered records that the session holds conv up to seq; streamed
+// says it was sent as message events (by a sync), not just acked.
+func (ss *session) noteDelivered(conv string, seq int64, streamed bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	c := ss.cursors[conv]
@@ -280,6 +291,9 @@ func (ss *session) noteDelivered(conv string, seq int64) {
 		ss.cursors[conv] = c
 	}
 	c.seq = max(c.seq, seq)
+	if streamed {
+		c.sent = max(c.sent, seq)
+	}
 }
 
 // send queues a reply or event frame; false means the session is being
