@@ -9,4 +9,9 @@
 // leave a node in seq order (see sequencer), and sessions suppress live
 // messages of a conversation while they replay it from the store, so a
 // client sees each conversation's messages in seq order.
+//
+// Lock order: sequencer.mu before seqKey.mu; a seqKey.mu may be held while
+// a session's mu is taken (a broker that delivers synchronously calls
+// Deliver from Publish), never the reverse. Service.mu and session.mu are
+// never held together. Nothing holds a lock while calling the store.
 package chat
