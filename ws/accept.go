@@ -113,9 +113,11 @@ func acceptConn(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*bufio.R
 	// The limit counts raw bytes, so frames the client pipelined behind a
 	// head that fits are read but never make a fitting head fail.
 	lr := &headLimitReader{r: nc, n: int64(maxHead)}
-	br := bufio.NewReaderSize(lr, min(maxHead, 4096))
+	br := getHeadReader(lr)
 	req, err := http.ReadRequest(br)
 	if err != nil {
+		br.Reset(nil)
+		headReaders.Put(br)
 		switch {
 		case errors.Is(err, errHeadTooLarge) || lr.n == 0:
 			// The parser may report a truncated head as malformed.
@@ -134,6 +136,9 @@ func acceptConn(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*bufio.R
 		return nil, connConfig{}, nil, err
 	}
 	lr.n = -1
+	// A handshake has no body (negotiate refuses one), and the request must
+	// not reference br, which is recycled.
+	req.Body = http.NoBody
 	req.RemoteAddr = nc.RemoteAddr().String()
 	if tc, ok := nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
@@ -143,19 +148,18 @@ func acceptConn(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*bufio.R
 
 	res, err := negotiate(req, opts)
 	if err != nil {
+		putHeadReader(br)
 		refuse(nc, err)
 		stop(nil)
 		return nil, connConfig{}, req, err
 	}
 	_, err = nc.Write(res.appendResponse(nil, nil))
 	if err = stop(err); err != nil {
+		putHeadReader(br)
 		nc.Close()
 		return nil, connConfig{}, req, fmt.Errorf("ws: writing the handshake response: %w", err)
 	}
-	if br.Buffered() == 0 {
-		br = nil
-	}
-	return br, res.config(opts), req, nil
+	return putHeadReader(br), res.config(opts), req, nil
 }
 
 func handshakeTimeout(opts *AcceptOptions) time.Duration {

@@ -75,8 +75,12 @@ func clientHandshake(ctx context.Context, urlStr string, opts *DialOptions) (net
 	}
 	stop := watchConn(ctx, nc, 0)
 	br, resp, err := exchange(nc, req, maxResponseHead(opts))
+	var deflate *deflateParams
 	if err == nil {
 		err = verifyResponse(resp, key, opts.Subprotocols, offer)
+	}
+	if err == nil {
+		deflate, err = acceptExtensions(resp, offer, &opts.Compression)
 	}
 	var bad *handshakeError
 	if errors.As(err, &bad) && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -85,29 +89,29 @@ func clientHandshake(ctx context.Context, urlStr string, opts *DialOptions) (net
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	if err = stop(err); err != nil {
+		if br != nil {
+			// resp.Body no longer reads from br (see above).
+			br.Reset(nil)
+			headReaders.Put(br)
+		}
 		nc.Close()
 		if !errors.As(err, &bad) {
 			err = fmt.Errorf("ws: handshake with %s: %w", u.Redacted(), err)
 		}
 		return nil, nil, connConfig{}, resp, err
 	}
-	var cfg connConfig
-	cfg.deflate, err = acceptExtensions(resp, offer, &opts.Compression)
-	if err != nil {
-		nc.Close()
-		return nil, nil, connConfig{}, resp, err
+	cfg := connConfig{
+		role:         roleClient,
+		subprotocol:  resp.Header.Get(hdrProtocol),
+		deflate:      deflate,
+		compression:  opts.Compression,
+		readLimit:    opts.ReadLimit,
+		pingInterval: opts.PingInterval,
+		pongTimeout:  opts.PongTimeout,
 	}
-	cfg.role = roleClient
-	cfg.subprotocol = resp.Header.Get(hdrProtocol)
-	cfg.compression = opts.Compression
-	cfg.readLimit = opts.ReadLimit
-	cfg.pingInterval = opts.PingInterval
-	cfg.pongTimeout = opts.PongTimeout
-	if br.Buffered() == 0 {
-		// The server sent nothing past the 101 yet: do not pin the buffer.
-		br = nil
-	}
-	return nc, br, cfg, resp, nil
+	// Unless the server sent bytes past the 101, the buffer is recycled
+	// rather than pinned by an idle Conn.
+	return nc, putHeadReader(br), cfg, resp, nil
 }
 
 // parseWebSocketURL parses and checks a ws:// or wss:// URL, normalising
@@ -211,9 +215,11 @@ func exchange(nc net.Conn, req *http.Request, maxHead int) (*bufio.Reader, *http
 		return nil, nil, err
 	}
 	lr := &headLimitReader{r: nc, n: int64(maxHead)}
-	br := bufio.NewReaderSize(lr, 4096)
+	br := getHeadReader(lr)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
+		br.Reset(nil)
+		headReaders.Put(br)
 		if errors.Is(err, errHeadTooLarge) || lr.n == 0 {
 			return nil, nil, badHandshake(0, fmt.Sprintf("response head larger than %d bytes", maxHead))
 		}

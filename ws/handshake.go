@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -198,6 +200,27 @@ func watchConn(ctx context.Context, nc net.Conn, timeout time.Duration) (stop fu
 func isNetError(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne)
+}
+
+// headReaders recycles the buffered readers that parse HTTP heads; a
+// reader is kept by the Conn only when the peer sent bytes past the head.
+var headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func getHeadReader(r io.Reader) *bufio.Reader {
+	br := headReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+// putHeadReader recycles br unless it holds bytes, and returns the reader
+// to hand to newConn: nil when recycled.
+func putHeadReader(br *bufio.Reader) *bufio.Reader {
+	if br.Buffered() > 0 {
+		return br
+	}
+	br.Reset(nil)
+	headReaders.Put(br)
+	return nil
 }
 
 // headLimitReader reads from r until n bytes have been read, then fails with

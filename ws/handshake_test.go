@@ -1,10 +1,13 @@
 package ws
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -126,5 +129,45 @@ func TestHandshakeErrorUnwrap(t *testing.T) {
 	}
 	if got, want := err.Error(), "ws: bad handshake: bad thing: boom"; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+}
+
+// BenchmarkHandshakeServer measures the server side of a handshake on an
+// in-memory connection: parsing, checks, deflate negotiation and the 101.
+func BenchmarkHandshakeServer(b *testing.B) {
+	raw := []byte("GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Origin: https://example.com\r\nSec-WebSocket-Protocol: v1, v2\r\n" +
+		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
+	opts := &AcceptOptions{Subprotocols: []string{"v2"}, Compression: CompressionOptions{Mode: CompressionContextTakeover}}
+	b.ReportAllocs()
+	for b.Loop() {
+		nc := &scriptConn{in: bytes.NewReader(raw)}
+		if _, _, _, err := acceptConn(context.Background(), nc, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHandshakeLoopback measures Dial against Accept on an httptest
+// server over loopback TCP, up to (not including) the Conn.
+func BenchmarkHandshakeLoopback(b *testing.B) {
+	results := make(chan serverResult, 1)
+	srv := httptest.NewServer(handshakeHandler(nil, nil, results))
+	defer srv.Close()
+	u := "ws" + strings.TrimPrefix(srv.URL, "http")
+	opts := &DialOptions{Proxy: direct}
+	b.ReportAllocs()
+	for b.Loop() {
+		nc, _, _, _, err := clientHandshake(context.Background(), u, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res := <-results
+		if res.err != nil {
+			b.Fatal(res.err)
+		}
+		nc.Close()
+		res.close()
 	}
 }

@@ -32,12 +32,21 @@ type connectProxy struct {
 }
 
 func newConnectProxy(t *testing.T, backend string) *connectProxy {
+	return newConnectProxyTLS(t, backend, nil)
+}
+
+// newConnectProxyTLS starts an https:// proxy when cfg is not nil.
+func newConnectProxyTLS(t *testing.T, backend string, cfg *tls.Config) *connectProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &connectProxy{url: &url.URL{Scheme: "http", Host: ln.Addr().String()}, backend: backend}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+		p.url.Scheme = "https"
+	}
 	var wg sync.WaitGroup
 	conns := make(map[net.Conn]bool)
 	var mu sync.Mutex
@@ -114,7 +123,9 @@ func (p *connectProxy) serve(nc net.Conn, track func(net.Conn, bool)) {
 		close(done)
 	}()
 	io.Copy(nc, up)
-	nc.(*net.TCPConn).CloseWrite()
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
 	<-done
 }
 
@@ -243,6 +254,24 @@ func TestDialTLS(t *testing.T) {
 		}
 		checkPipe(t, nc, res.nc)
 		if targets, _ := proxy.seen(); len(targets) != 1 || !strings.HasPrefix(targets[0], "CONNECT "+srv.Listener.Addr().String()) {
+			t.Errorf("proxy saw %q", targets)
+		}
+	})
+	t.Run("through https proxy", func(t *testing.T) {
+		// The proxy presents the test server's certificate (valid for
+		// 127.0.0.1), so TLSConfig's roots verify both handshakes.
+		proxy := newConnectProxyTLS(t, srv.Listener.Addr().String(), srv.TLS)
+		nc, _, _, _, err := clientHandshake(context.Background(), u, &DialOptions{Proxy: http.ProxyURL(proxy.url), TLSConfig: tlsConfig})
+		if err != nil {
+			t.Fatalf("clientHandshake: %v", err)
+		}
+		defer nc.Close()
+		res := recvResult(t, results)
+		if res.err != nil {
+			t.Fatalf("server: %v", res.err)
+		}
+		checkPipe(t, nc, res.nc)
+		if targets, _ := proxy.seen(); len(targets) != 1 {
 			t.Errorf("proxy saw %q", targets)
 		}
 	})
