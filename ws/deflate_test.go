@@ -280,6 +280,9 @@ func TestDecompressCorrupt(t *testing.T) {
 		"stored length check": {0x00, 0x05, 0x00, 0x00, 0x00, 'H', 'e', 'l', 'l', 'o'},
 		"distance too far":    {0xf2, 0x00, 0x11, 0x00, 0x00}, // references history that is not there
 		"truncated":           good[:len(good)/2],
+		// With the tail appended, an empty payload is a cut stored block
+		// (RFC 7692 section 7.2.2); an empty message is sent as 0x00.
+		"empty payload": {},
 	}
 	for name, src := range tests {
 		t.Run(name, func(t *testing.T) {
