@@ -3,6 +3,7 @@ package ws
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -237,5 +238,58 @@ func TestAcceptHTTPServerTimeoutsCleared(t *testing.T) {
 	}
 	if _, p, err := c.Read(ctx); err != nil || string(p) != "still there?" {
 		t.Fatalf("Read = %q, %v after the server's timeouts passed", p, err)
+	}
+}
+
+// TestAcceptConnTLS serves wss:// from a plain listener wrapped in TLS.
+func TestAcceptConnTLS(t *testing.T) {
+	certSrv := httptest.NewTLSServer(http.NotFoundHandler()) // for its certificate
+	defer certSrv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, req, err := AcceptConn(ctx, tls.Server(nc, certSrv.TLS), nil)
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.CloseNow()
+		if req.TLS == nil || !req.TLS.HandshakeComplete {
+			served <- errors.New("request has no TLS state")
+			return
+		}
+		echo(c)
+		served <- nil
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := Dial(ctx, "wss://"+ln.Addr().String()+"/", &DialOptions{
+		Proxy:     direct,
+		TLSConfig: certSrv.Client().Transport.(*http.Transport).TLSClientConfig,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, MessageText, []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.Read(ctx); err != nil || string(p) != "secret" {
+		t.Fatalf("Read = %q, %v", p, err)
+	}
+	c.Close(StatusNormalClosure, "")
+	if err := <-served; err != nil {
+		t.Fatal(err)
 	}
 }
