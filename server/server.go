@@ -167,17 +167,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
-	if tlsConfig != nil {
-		tlsConfig = tlsConfig.Clone()
-		// WebSocket needs HTTP/1.1; the API works on either.
-		if len(tlsConfig.NextProtos) == 0 {
-			tlsConfig.NextProtos = []string{"h2", "http/1.1"}
-		}
-		ln = tls.NewListener(ln, tlsConfig)
-		hs.TLSConfig = tlsConfig
-	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if tlsConfig != nil {
+		// ServeTLS negotiates HTTP/2 for the API; WebSocket clients offer
+		// only http/1.1 in ALPN and get it.
+		hs.TLSConfig = tlsConfig.Clone()
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
