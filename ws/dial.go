@@ -69,9 +69,12 @@ func clientHandshake(ctx context.Context, urlStr string, opts *DialOptions) (net
 		defer cancel()
 	}
 
+	// Errors name only scheme and host: paths and queries often carry
+	// credentials (browsers cannot send Authorization to a WebSocket).
+	target := u.Scheme + "://" + u.Host
 	nc, err := dialServer(ctx, u, opts)
 	if err != nil {
-		return nil, nil, connConfig{}, nil, fmt.Errorf("ws: dial %s: %w", u.Redacted(), err)
+		return nil, nil, connConfig{}, nil, fmt.Errorf("ws: dial %s: %w", target, err)
 	}
 	stop := watchConn(ctx, nc, 0)
 	br, resp, err := exchange(nc, req, maxResponseHead(opts))
@@ -96,7 +99,7 @@ func clientHandshake(ctx context.Context, urlStr string, opts *DialOptions) (net
 		}
 		nc.Close()
 		if !errors.As(err, &bad) {
-			err = fmt.Errorf("ws: handshake with %s: %w", u.Redacted(), err)
+			err = fmt.Errorf("ws: handshake with %s: %w", target, err)
 		}
 		return nil, nil, connConfig{}, resp, err
 	}
