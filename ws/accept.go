@@ -214,7 +214,7 @@ func negotiate(r *http.Request, opts *AcceptOptions) (acceptResult, error) {
 		return res, err
 	}
 	res.subprotocol = selectSubprotocol(r.Header, opts.Subprotocols)
-	p, ext, err := opts.Compression.serverNegotiate(r.Header)
+	p, ext, err := opts.Compression.negotiateServer(r.Header)
 	if err != nil {
 		herr := badHandshake(http.StatusBadRequest, "bad Sec-WebSocket-Extensions")
 		herr.cause = err

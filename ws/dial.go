@@ -54,7 +54,7 @@ func clientHandshake(ctx context.Context, urlStr string, opts *DialOptions) (net
 	if err != nil {
 		return nil, nil, connConfig{}, nil, fmt.Errorf("ws: generating Sec-WebSocket-Key: %w", err)
 	}
-	offer := opts.Compression.clientOffer()
+	offer := opts.Compression.offer()
 	req, err := newHandshakeRequest(u, key, offer, opts)
 	if err != nil {
 		return nil, nil, connConfig{}, nil, err
@@ -273,7 +273,7 @@ func acceptExtensions(resp *http.Response, offer string, co *CompressionOptions)
 	if ext == "" || offer == "" {
 		return nil, nil
 	}
-	p, err := co.clientAccept(ext)
+	p, err := co.acceptResponse(ext)
 	if err != nil {
 		herr := badHandshake(0, fmt.Sprintf("server's Sec-WebSocket-Extensions %q does not fit our offer", ext))
 		herr.cause = err
