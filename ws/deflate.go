@@ -49,6 +49,7 @@ package ws
 // CompressionMode), grown on demand up to the window.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -65,6 +66,11 @@ var deflateTail = [4]byte{0x00, 0x00, 0xff, 0xff}
 // with io.EOF instead of io.ErrUnexpectedEOF. A message that ends in a final
 // block of its own (allowed by section 7.2.3.4) stops the reader before it.
 var inflateTail = [9]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
+// errInvalidDeflate is wrapped by the decompressor's errors for data that
+// is not a valid DEFLATE stream (RFC 7692 says to fail the connection; the
+// Conn uses close code 1007, invalid payload data).
+var errInvalidDeflate = errors.New("ws: invalid permessage-deflate data")
 
 // minInflateHistory is the least history a decompressor keeps with context
 // takeover: zlib-based peers that agreed to 8 window bits compress with 9
@@ -234,7 +240,7 @@ var emptySource inflateSource
 // as soon as the output would exceed limit bytes (limit < 0: no limit) and
 // then returns an error wrapping ErrMessageTooBig; it never grows dst beyond
 // limit+1 bytes past its original length. Data that is not valid deflate
-// yields an error wrapping ErrProtocol. On error the returned slice is dst
+// yields an error wrapping errInvalidDeflate. On error the returned slice is dst
 // unchanged, and the connection must be failed (the history is no longer in
 // step with the peer's).
 func (d *decompressor) decompress(dst, src []byte, limit int64) ([]byte, error) {
@@ -273,7 +279,7 @@ func (d *decompressor) decompress(dst, src []byte, limit int64) ([]byte, error) 
 			break
 		}
 		if rerr != nil {
-			err = fmt.Errorf("%w: invalid permessage-deflate data: %w", ErrProtocol, rerr)
+			err = fmt.Errorf("%w: %w", errInvalidDeflate, rerr)
 			break
 		}
 	}

@@ -206,8 +206,8 @@ func TestDecompressRFC7692Examples(t *testing.T) {
 		if _, err := d.decompress(nil, hello, 100); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := d.decompress(nil, []byte{0xf2, 0x00, 0x11, 0x00, 0x00}, 100); !errors.Is(err, ErrProtocol) {
-			t.Fatalf("got %q, %v; want an error wrapping ErrProtocol", got, err)
+		if got, err := d.decompress(nil, []byte{0xf2, 0x00, 0x11, 0x00, 0x00}, 100); !errors.Is(err, errInvalidDeflate) {
+			t.Fatalf("got %q, %v; want an error wrapping errInvalidDeflate", got, err)
 		}
 	})
 }
@@ -288,8 +288,8 @@ func TestDecompressCorrupt(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			d := newDecompressor(15, true)
 			got, err := d.decompress([]byte("keep"), src, 1<<20)
-			if !errors.Is(err, ErrProtocol) {
-				t.Fatalf("err = %v, want ErrProtocol", err)
+			if !errors.Is(err, errInvalidDeflate) {
+				t.Fatalf("err = %v, want errInvalidDeflate", err)
 			}
 			if string(got) != "keep" {
 				t.Fatalf("dst changed on error")

@@ -31,10 +31,14 @@ type deflateOffer struct {
 	clientWindowOK  bool // client_max_window_bits present
 }
 
-// negotiateServer is serverNegotiate: it answers the request headers h.
-// The first permessage-deflate offer we can accept wins; offers with
-// unknown, duplicate or invalid parameters are declined (section 5), not
-// failed. err is set only when the header is not valid syntax.
+// negotiateServer answers the Sec-WebSocket-Extensions offers in the
+// request headers h (every header, comma lists, parameters with and without
+// values, quoted values). The first permessage-deflate offer we can accept
+// wins; offers with unknown, duplicate or invalid parameters are declined
+// (RFC 7692 section 5), not failed. response is the Sec-WebSocket-Extensions
+// value to send, "" when nothing was negotiated (compression disabled or no
+// acceptable offer). err is set only when the header is not valid syntax,
+// even with compression disabled: the server answers 400.
 func (o *CompressionOptions) negotiateServer(h http.Header) (p *deflateParams, response string, err error) {
 	exts, err := parseExtensions(h.Values("Sec-WebSocket-Extensions"))
 	if err != nil {
@@ -152,8 +156,8 @@ func (o *CompressionOptions) answer(offer deflateOffer) (*deflateParams, string)
 	return p, b.String()
 }
 
-// offer is clientOffer: the Sec-WebSocket-Extensions value a client sends,
-// "" when compression is disabled. It always offers client_max_window_bits
+// offer returns the Sec-WebSocket-Extensions value a client sends, "" when
+// compression is disabled. It always offers client_max_window_bits
 // (we can compress within any window the server asks for) and asks for no
 // context takeover in both directions in CompressionNoContextTakeover.
 func (o *CompressionOptions) offer() string {
@@ -175,9 +179,11 @@ func (o *CompressionOptions) offer() string {
 	return b.String()
 }
 
-// acceptResponse is clientAccept: it validates the server's
-// Sec-WebSocket-Extensions against what offer sent and returns the
-// negotiated parameters; "" means the server declined (nil, nil).
+// acceptResponse validates the server's Sec-WebSocket-Extensions against
+// what offer sent (unknown or duplicate parameters, values out of range or
+// above our offer, requests of ours not echoed: all errors wrapping
+// errDeflateResponse) and returns the negotiated parameters; "" means the
+// server declined (nil, nil).
 func (o *CompressionOptions) acceptResponse(response string) (*deflateParams, error) {
 	exts, err := parseExtensions([]string{response})
 	if err != nil {
