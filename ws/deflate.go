@@ -73,8 +73,9 @@ var inflateTail = [9]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 var errInvalidDeflate = errors.New("ws: invalid permessage-deflate data")
 
 // minInflateHistory is the least history a decompressor keeps with context
-// takeover: zlib-based peers that agreed to 8 window bits compress with 9
-// (RFC 7692 section 7.1.2.1), so 256 bytes would not be enough.
+// takeover: zlib's deflate does not support 8 window bits and silently uses
+// 9 (zlib manual, deflateInit2), so a zlib-based peer that agreed to 8 may
+// reference 512 bytes back.
 const minInflateHistory = 512
 
 // writerPools hold flate writers: [0,9) for levels 1-9 with the full 32 KiB
