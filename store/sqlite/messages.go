@@ -52,48 +52,72 @@ func checkMeta(meta json.RawMessage) error {
 // in r.err.
 func (w *writer) appendOne(r *request) error {
 	m := &r.msg
+	var last int64
+	var member bool
+	err := w.lastSeq.QueryRowContext(bg, m.ConversationID, m.Sender).Scan(&last, &member)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		r.err = fmt.Errorf("sqlite: append to %q: %w", m.ConversationID, store.ErrNotFound)
+		return nil
+	case err != nil:
+		return fmt.Errorf("sqlite: append: read last seq: %w", err)
+	case !member:
+		// A sender removed after sending still gets its retry answered.
+		if found, err := w.findDuplicate(r); found || err != nil {
+			return err
+		}
+		r.err = fmt.Errorf("sqlite: append to %q by %q: %w", m.ConversationID, m.Sender, store.ErrNotMember)
+		return nil
+	}
 	t := now()
-	if m.ClientMsgID != "" {
-		var seq, at int64
-		var body string
-		var meta []byte
-		err := w.findDup.QueryRowContext(bg, m.ConversationID, m.Sender, m.ClientMsgID).Scan(&seq, &body, &meta, &at)
-		switch {
-		case err == nil:
-			r.out = store.Message{ConversationID: m.ConversationID, Seq: seq, Sender: m.Sender,
-				ClientMsgID: m.ClientMsgID, Body: body, Meta: meta, CreatedAt: fromNanos(at)}
-			r.dup = true
-			return nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("sqlite: append: find duplicate: %w", err)
-		}
-	}
-	var seq int64
-	err := w.bumpSeq.QueryRowContext(bg, t.UnixNano(), m.ConversationID, m.ConversationID, m.Sender).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		r.err, err = w.whyNotMember(m.ConversationID, m.Sender)
-		if r.err != nil {
-			r.err = fmt.Errorf("sqlite: append to %q by %q: %w", m.ConversationID, m.Sender, r.err)
-		}
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: append: assign seq: %w", err)
-	}
 	var meta any // NULL when absent, so it reads back as nil
 	if len(m.Meta) > 0 {
 		meta = []byte(m.Meta)
 	}
-	if _, err := w.insertMsg.ExecContext(bg, m.ConversationID, seq, m.Sender, m.ClientMsgID, m.Body, meta, t.UnixNano()); err != nil {
+	res, err := w.insertMsg.ExecContext(bg, m.ConversationID, last+1, m.Sender, m.ClientMsgID, m.Body, meta, t.UnixNano())
+	if err != nil {
 		return fmt.Errorf("sqlite: append: insert: %w", err)
 	}
-	r.out = store.Message{ConversationID: m.ConversationID, Seq: seq, Sender: m.Sender,
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		// The client ID is taken: this is a retry.
+		if found, err := w.findDuplicate(r); found || err != nil {
+			return err
+		}
+		return fmt.Errorf("sqlite: append to %q: insert ignored without a duplicate", m.ConversationID)
+	}
+	if _, err := w.setSeq.ExecContext(bg, last+1, t.UnixNano(), m.ConversationID); err != nil {
+		return fmt.Errorf("sqlite: append: advance last_seq: %w", err)
+	}
+	r.out = store.Message{ConversationID: m.ConversationID, Seq: last + 1, Sender: m.Sender,
 		ClientMsgID: m.ClientMsgID, Body: m.Body, Meta: m.Meta, CreatedAt: t}
 	return nil
 }
 
-// whyNotMember explains why userID has no membership row in convID:
-// ErrNotFound or ErrNotMember (first result), or an SQLite failure (second).
+// findDuplicate looks for the message r retries and, if found, makes it
+// r's answer.
+func (w *writer) findDuplicate(r *request) (found bool, err error) {
+	m := &r.msg
+	if m.ClientMsgID == "" {
+		return false, nil
+	}
+	var seq, at int64
+	var body string
+	var meta []byte
+	err = w.findDup.QueryRowContext(bg, m.ConversationID, m.Sender, m.ClientMsgID).Scan(&seq, &body, &meta, &at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("sqlite: append: find duplicate: %w", err)
+	}
+	r.out = store.Message{ConversationID: m.ConversationID, Seq: seq, Sender: m.Sender,
+		ClientMsgID: m.ClientMsgID, Body: body, Meta: meta, CreatedAt: fromNanos(at)}
+	r.dup = true
+	return true, nil
+}
+
+// whyNotMember explains why userID may not write to convID: ErrNotFound
+// or ErrNotMember (first result), or an SQLite failure (second).
 func (w *writer) whyNotMember(convID, userID string) (reason, fatal error) {
 	var kind string
 	err := w.convExists.QueryRowContext(bg, convID).Scan(&kind)
@@ -102,6 +126,15 @@ func (w *writer) whyNotMember(convID, userID string) (reason, fatal error) {
 		return store.ErrNotFound, nil
 	case err != nil:
 		return nil, fmt.Errorf("sqlite: look up conversation: %w", err)
+	}
+	switch ok, err := w.isMember(convID, userID); {
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: look up member: %w", err)
+	case ok:
+		// The caller's write matched no row although userID is a member
+		// (and, for Append, no duplicate exists): the schema should make
+		// this impossible, so fail loudly rather than misreport.
+		return nil, fmt.Errorf("sqlite: write to %q by member %q matched nothing", convID, userID)
 	}
 	return store.ErrNotMember, nil
 }

@@ -34,8 +34,11 @@ CREATE TABLE members (
 ) WITHOUT ROWID;
 CREATE INDEX members_by_user ON members (user_id, conversation_id);
 
+-- No foreign key on messages: Append inserts from a SELECT on the
+-- conversation row, which already guarantees it exists, and the FK check
+-- would cost a second lookup on the hottest statement.
 CREATE TABLE messages (
-	conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+	conversation_id TEXT NOT NULL,
 	seq             INTEGER NOT NULL,
 	sender          TEXT NOT NULL,
 	client_msg_id   TEXT NOT NULL DEFAULT '',
@@ -43,7 +46,7 @@ CREATE TABLE messages (
 	meta            BLOB,
 	created_at      INTEGER NOT NULL,
 	PRIMARY KEY (conversation_id, seq)
-);
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX messages_by_client_id
 	ON messages (conversation_id, sender, client_msg_id) WHERE client_msg_id <> '';
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/duplexhq/duplex/store"
 )
@@ -42,10 +43,14 @@ type writer struct {
 	stopOnce sync.Once
 
 	// Statements prepared on conn, used by every batch.
-	begin, commit, rollback        *sql.Stmt
-	savepoint, release, rollbackTo *sql.Stmt
-	findDup, bumpSeq, insertMsg    *sql.Stmt
-	convExists, memberExists       *sql.Stmt
+	begin, commit, rollback             *sql.Stmt
+	savepoint, release, rollbackTo      *sql.Stmt
+	findDup, lastSeq, insertMsg, setSeq *sql.Stmt
+	convExists, memberExists            *sql.Stmt
+
+	ckpt *checkpointer // told after each commit
+
+	batches, writes atomic.Uint64 // committed or failed, for Stats
 
 	// cache holds the statements of the less frequent writes, prepared on
 	// first use. Only the writer goroutine touches it.
@@ -57,8 +62,9 @@ type writer struct {
 // are checked between requests instead.
 var bg = context.Background()
 
-func newWriter(ctx context.Context, conn *sql.Conn, opts Options) (*writer, error) {
+func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpointer) (*writer, error) {
 	w := &writer{
+		ckpt:     ckpt,
 		conn:     conn,
 		log:      opts.Logger,
 		queue:    make(chan *request, opts.QueueLen),
@@ -79,11 +85,15 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options) (*writer, erro
 		{&w.rollbackTo, "ROLLBACK TO op"},
 		{&w.findDup, `SELECT seq, body, meta, created_at FROM messages
 			WHERE conversation_id = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> ''`},
-		{&w.bumpSeq, `UPDATE conversations SET last_seq = last_seq + 1, last_at = ?
-			WHERE id = ? AND EXISTS (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)
-			RETURNING last_seq`},
+		// Plain single-row statements: INSERT ... SELECT or RETURNING would
+		// make SQLite open a statement journal and an ephemeral table on
+		// every append, which costs more than the extra round trip.
+		{&w.lastSeq, `SELECT c.last_seq, EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = ?2)
+			FROM conversations c WHERE c.id = ?1`},
 		{&w.insertMsg, `INSERT INTO messages (conversation_id, seq, sender, client_msg_id, body, meta, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (conversation_id, sender, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`},
+		{&w.setSeq, "UPDATE conversations SET last_seq = ?, last_at = ? WHERE id = ?"},
 		{&w.convExists, "SELECT kind FROM conversations WHERE id = ?"},
 		{&w.memberExists, "SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?"},
 	}
@@ -191,6 +201,8 @@ func (w *writer) run() {
 			}
 		}
 		w.runBatch(batch)
+		w.batches.Add(1)
+		w.writes.Add(uint64(len(batch)))
 		for i, r := range batch {
 			r.done <- struct{}{} // after this r belongs to its caller again
 			batch[i] = nil
@@ -240,7 +252,9 @@ func (w *writer) runBatch(batch []*request) {
 	}
 	if _, err := w.commit.ExecContext(bg); err != nil {
 		w.abort(batch, fmt.Errorf("sqlite: commit: %w", err))
+		return
 	}
+	w.ckpt.committed()
 }
 
 func (w *writer) runOp(r *request) error {
@@ -280,7 +294,7 @@ func (w *writer) close() error {
 	<-w.exited
 	var errs []error
 	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release,
-		w.rollbackTo, w.findDup, w.bumpSeq, w.insertMsg, w.convExists, w.memberExists} {
+		w.rollbackTo, w.findDup, w.lastSeq, w.insertMsg, w.setSeq, w.convExists, w.memberExists} {
 		errs = append(errs, st.Close())
 	}
 	for _, st := range w.cache {

@@ -1,0 +1,78 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/duplexhq/duplex/store"
+	"github.com/duplexhq/duplex/store/sqlite"
+)
+
+// BenchmarkAppendParallel measures acknowledged appends per second from many
+// concurrent senders spread over many conversations (1,000 users in 500
+// direct conversations), each append with its own idempotency key, as the
+// chat service issues them. Group commit is what makes this scale: compare
+// MaxBatch=1.
+// benchSenders is how many goroutines append concurrently (env
+// DUPLEX_BENCH_SENDERS overrides; default 256, a quarter of the 1,000-user
+// target all sending at once).
+var benchSenders = func() int {
+	if n, err := strconv.Atoi(os.Getenv("DUPLEX_BENCH_SENDERS")); err == nil && n > 0 {
+		return n
+	}
+	return 256
+}()
+
+func BenchmarkAppendParallel(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opts sqlite.Options
+	}{
+		{"normal", sqlite.Options{}},
+		{"full", sqlite.Options{Durability: sqlite.DurabilityFull}},
+		{"normal-nobatch", sqlite.Options{MaxBatch: 1}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := openTemp(b, bc.opts)
+			ctx := context.Background()
+			const users = 1000
+			convs := make([]store.Conversation, users/2)
+			for i := range convs {
+				c, err := s.CreateDirect(ctx, fmt.Sprint("u", 2*i), fmt.Sprint("u", 2*i+1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				convs[i] = c
+			}
+			var worker atomic.Int64
+			b.SetParallelism(benchSenders / runtime.GOMAXPROCS(0))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				w := int(worker.Add(1))
+				buf := make([]byte, 0, 32)
+				for i := 0; pb.Next(); i++ {
+					c := convs[(w*7+i)%len(convs)]
+					sender := "u" + strconv.Itoa(2*((w*7+i)%len(convs)))
+					buf = strconv.AppendInt(append(buf[:0], 'w'), int64(w), 10)
+					buf = strconv.AppendInt(append(buf, '-'), int64(i), 10)
+					_, _, err := s.Append(ctx, store.NewMessage{ConversationID: c.ID, Sender: sender,
+						ClientMsgID: string(buf), Body: "hello, this is a typical short chat message"})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+			if st := s.Stats(); st.Batches > 0 {
+				b.ReportMetric(float64(st.Writes)/float64(st.Batches), "writes/batch")
+			}
+		})
+	}
+}
