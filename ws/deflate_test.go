@@ -136,6 +136,15 @@ func roundTrip(t *testing.T, msgs [][]byte, level, bits int, ct bool) {
 			}
 		}
 		sent = append(sent, m...)
+
+		// Memory: history only with context takeover, never beyond
+		// the window (at least 512 bytes on the receiving side).
+		if !ct && (c.hist != nil || d.hist != nil) {
+			t.Fatalf("message %d: history kept without context takeover", i)
+		}
+		if cap(c.hist) > 1<<bits || cap(d.hist) > max(1<<bits, minInflateHistory) {
+			t.Fatalf("message %d: history capacities %d and %d for %d window bits", i, cap(c.hist), cap(d.hist), bits)
+		}
 	}
 }
 
