@@ -31,7 +31,7 @@ const (
 	//   - CPU: every compressed message first reloads the window into a
 	//     pooled engine, which costs about as much as compressing the window
 	//     itself (32 KiB window: ~7x the time of a 400 byte message without
-	//     context; 8 KiB: ~3x).
+	//     context; 8 KiB: ~3-4x).
 	//
 	// A server in this mode still honours a client that asks for
 	// server_no_context_takeover (and then keeps nothing for that direction).
