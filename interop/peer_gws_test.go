@@ -140,6 +140,10 @@ var (
 	// offers server_max_window_bits=10 and inflates with only that much
 	// history; as a server it compresses with that window.
 	gwsServerWindow = gws.PermessageDeflate{Enabled: true, ServerContextTakeover: true, ClientContextTakeover: true, ServerMaxWindowBits: 10, ClientMaxWindowBits: 15}
+	// gwsClientWindow limits the client's window: a gws server answers our
+	// bare client_max_window_bits offer with client_max_window_bits=10 and
+	// inflates our messages with only 1 KiB of history.
+	gwsClientWindow = gws.PermessageDeflate{Enabled: true, ServerContextTakeover: true, ClientContextTakeover: true, ServerMaxWindowBits: 15, ClientMaxWindowBits: 10}
 )
 
 func TestGWSClientOurServer(t *testing.T) {
@@ -188,6 +192,10 @@ func TestGWSServerOurClient(t *testing.T) {
 		// gws answers server_max_window_bits=10, which a client must accept
 		// (RFC 7692 section 7.1.2.1) and inflate with.
 		{"server-window-10", ourCtx, gwsServerWindow, wantCtx},
+		// Our compressor must then keep its back-references within 1 KiB
+		// across messages, or gws inflates garbage.
+		{"client-window-10", ourCtx, gwsClientWindow, wantCtx},
+		{"client-window-10-stream", ourCtxStream, gwsClientWindow, wantCtx},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
