@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -73,6 +74,10 @@ type browserResult struct {
 	Echoed      int         `json:"echoed"`
 	ServerClose *closeEvent `json:"serverClose"`
 	ClientClose *closeEvent `json:"clientClose"`
+	// Probe, ProbeEcho and ProbeClose are the outcome of a probe page.
+	Probe      string `json:"probe"`
+	ProbeEcho  bool   `json:"probeEcho"`
+	ProbeClose int    `json:"probeClose"`
 }
 
 // closeEvent is what the page's onclose saw.
@@ -107,9 +112,14 @@ var browserModes = []struct {
 	{"noctx", ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, true},
 }
 
+// crossOriginMode is the endpoint mode that admits the origin passed to
+// startBrowserServer, with compression off.
+const crossOriginMode = "xorigin"
+
 // startBrowserServer serves the page, its cases and our echo endpoint
-// /ws/{mode}/{conn} on 127.0.0.1.
-func startBrowserServer(t *testing.T, cases []browserCase) (*httptest.Server, <-chan browserReport) {
+// /ws/{mode}/{conn} on 127.0.0.1. Pages from other origins are refused,
+// except that mode crossOriginMode admits allowedOrigin (a host:port).
+func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string) (*httptest.Server, <-chan browserReport) {
 	casesJSON, err := json.Marshal(cases)
 	if err != nil {
 		t.Fatal(err)
@@ -133,13 +143,16 @@ func startBrowserServer(t *testing.T, cases []browserCase) (*httptest.Server, <-
 			default:
 			}
 		}()
-		var opts ws.CompressionOptions
+		var opts ws.AcceptOptions
 		for _, m := range browserModes {
 			if m.name == rep.mode {
-				opts = m.opts
+				opts.Compression = m.opts
 			}
 		}
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: opts})
+		if rep.mode == crossOriginMode {
+			opts.OriginPatterns = []string{allowedOrigin}
+		}
+		c, err := ws.Accept(w, r, &opts)
 		if err != nil {
 			rep.acceptErr = err
 			return
@@ -205,7 +218,9 @@ func TestBrowser(t *testing.T) {
 		t.Skipf("skipping: chromium not installed at %s (apt-get install chromium): %v", chromiumPath, err)
 	}
 	cases := browserCases()
-	srv, reports := startBrowserServer(t, cases)
+	// other serves the same page from another origin (another port).
+	other, _ := startBrowserServer(t, cases, "")
+	srv, reports := startBrowserServer(t, cases, strings.TrimPrefix(other.URL, "http://"))
 
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -250,37 +265,71 @@ func TestBrowser(t *testing.T) {
 
 	for _, mode := range browserModes {
 		t.Run(mode.name, func(t *testing.T) {
-			if err := chromedp.Do(browser, chromedp.Navigate(srv.URL+"/?mode="+mode.name)); err != nil {
-				t.Fatalf("load page: %v", err)
-			}
-			raw, err := chromedp.Run(browser, chromedp.Poll[string](
-				`window.__result && JSON.stringify(window.__result)`,
-				chromedp.WithPollingTimeout(2*time.Minute)))
-			if err != nil {
-				t.Fatalf("wait for the page's result: %v", err)
-			}
-			var res browserResult
-			if err := json.Unmarshal([]byte(raw), &res); err != nil {
-				t.Fatalf("page result %q: %v", raw, err)
-			}
+			res := runPage(t, browser, srv.URL+"/?mode="+mode.name)
 			checkBrowserResult(t, res, len(cases), mode.deflate)
 			for range 2 {
-				select {
-				case rep := <-reports:
-					checkBrowserReport(t, rep, len(cases), mode.deflate)
-				case <-time.After(30 * time.Second):
-					t.Fatalf("our server did not report both connections")
-				}
+				checkBrowserReport(t, nextReport(t, reports), len(cases), mode.deflate)
 			}
 		})
+	}
+
+	// Cross-site WebSocket hijacking defence, seen from a real browser: a
+	// page from another origin is refused unless OriginPatterns admits it.
+	wsBase := "ws" + strings.TrimPrefix(srv.URL, "http")
+	t.Run("cross-origin-refused", func(t *testing.T) {
+		res := runPage(t, browser, other.URL+"/?probe="+url.QueryEscape(wsBase+"/ws/off/second"))
+		if res.Probe != "refused" || res.ProbeClose != 1006 {
+			t.Errorf("browser: probe %q with close code %d, want refused with 1006", res.Probe, res.ProbeClose)
+		}
+		rep := nextReport(t, reports)
+		if !errors.Is(rep.acceptErr, ws.ErrOriginRefused) {
+			t.Errorf("server: ws.Accept returned %v, want ErrOriginRefused", rep.acceptErr)
+		}
+	})
+	t.Run("cross-origin-allowed", func(t *testing.T) {
+		res := runPage(t, browser, other.URL+"/?probe="+url.QueryEscape(wsBase+"/ws/"+crossOriginMode+"/second"))
+		if res.Probe != "opened" || !res.ProbeEcho {
+			t.Errorf("browser: probe %q, echoed %v, want an opened connection and an echo", res.Probe, res.ProbeEcho)
+		}
+		checkBrowserReport(t, nextReport(t, reports), len(cases), false)
+	})
+}
+
+// runPage loads url and waits for the page's window.__result.
+func runPage(t *testing.T, browser context.Context, url string) browserResult {
+	t.Helper()
+	if err := chromedp.Do(browser, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("load page: %v", err)
+	}
+	raw, err := chromedp.Run(browser, chromedp.Poll[string](
+		`window.__result && JSON.stringify(window.__result)`,
+		chromedp.WithPollingTimeout(2*time.Minute)))
+	if err != nil {
+		t.Fatalf("wait for the page's result: %v", err)
+	}
+	var res browserResult
+	if err := json.Unmarshal([]byte(raw), &res); err != nil {
+		t.Fatalf("page result %q: %v", raw, err)
+	}
+	if res.Fatal != "" {
+		t.Fatalf("page failed: %s", res.Fatal)
+	}
+	return res
+}
+
+func nextReport(t *testing.T, reports <-chan browserReport) browserReport {
+	t.Helper()
+	select {
+	case rep := <-reports:
+		return rep
+	case <-time.After(30 * time.Second):
+		t.Fatalf("our server did not report the connection")
+		return browserReport{}
 	}
 }
 
 func checkBrowserResult(t *testing.T, res browserResult, ncases int, deflate bool) {
 	t.Helper()
-	if res.Fatal != "" {
-		t.Fatalf("page failed: %s", res.Fatal)
-	}
 	t.Logf("browser: extensions %q, close by server %+v, close by browser %+v", res.Extensions, res.ServerClose, res.ClientClose)
 	for _, m := range res.Mismatches {
 		t.Errorf("browser: %s", m)
