@@ -1,0 +1,95 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duplexhq/duplex/ws"
+)
+
+func TestLimits(t *testing.T) {
+	e := newEnv(t, envOpts{})
+
+	t.Run("oversized request head", func(t *testing.T) {
+		nc, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		req := "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2*DefaultMaxHeaderBytes) + "\r\n\r\n"
+		if _, err := nc.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("status %d, want 431", resp.StatusCode)
+		}
+	})
+
+	t.Run("oversized frame", func(t *testing.T) {
+		c, _ := e.dial("alice")
+		big := `{"type":"ping","id":"` + strings.Repeat("x", DefaultReadLimit) + `"}`
+		if err := c.c.Write(context.Background(), ws.MessageText, []byte(big)); err != nil {
+			t.Fatal(err)
+		}
+		if code := c.closed(); code != ws.StatusMessageTooBig {
+			t.Fatalf("close code %d, want 1009", code)
+		}
+	})
+}
+
+func TestSinkSendAllocs(t *testing.T) {
+	w := &wsConn{s: &Server{metrics: NewMetrics()}, q: make(chan []byte, 1), done: make(chan struct{})}
+	frame := []byte(`{"type":"message"}`)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if !w.Send(frame) {
+			t.Fatal("Send refused on an empty queue")
+		}
+		<-w.q
+	})
+	if allocs != 0 {
+		t.Fatalf("Send allocates %v times per frame", allocs)
+	}
+	// A full queue refuses without blocking and counts the drop.
+	w.Send(frame)
+	if w.Send(frame) {
+		t.Fatal("Send accepted into a full queue")
+	}
+	w.Close(4009, "slow")
+	<-w.q
+	if w.Send(frame) {
+		t.Fatal("Send accepted after Close")
+	}
+	if err := w.SendWait(context.Background(), frame); err == nil {
+		t.Fatal("SendWait accepted after Close")
+	}
+}
+
+func BenchmarkSinkSend(b *testing.B) {
+	w := &wsConn{s: &Server{metrics: NewMetrics()}, q: make(chan []byte, DefaultSendQueue), done: make(chan struct{})}
+	frame := []byte(`{"type":"message","conv":"c1","seq":1,"sender":"alice","client_msg_id":"m1","body":"hi","ts":1}`)
+	done := make(chan struct{})
+	go func() {
+		for range w.q {
+		}
+		close(done)
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for !w.Send(frame) {
+		}
+	}
+	b.StopTimer()
+	close(w.q)
+	<-done
+}

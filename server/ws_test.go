@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duplexhq/duplex/auth"
+	"github.com/duplexhq/duplex/protocol"
+	"github.com/duplexhq/duplex/ws"
+)
+
+func TestWSRefusals(t *testing.T) {
+	e := newEnv(t, envOpts{origins: []string{"https://app.example.com"}})
+	expired, err := auth.Mint(testSecret, "alice", time.Second, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey, err := auth.Mint([]byte("another-secret-another-secret-another"), "alice", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := e.token("alice")
+	tests := []struct {
+		name     string
+		query    string
+		header   http.Header
+		protos   []string
+		status   int
+		code     protocol.Code
+		accepted bool
+	}{
+		{name: "no token", status: 401, code: protocol.CodeUnauthorized},
+		{name: "garbage token", header: http.Header{"Authorization": {"Bearer abc.def.ghi"}}, status: 401, code: protocol.CodeUnauthorized},
+		{name: "wrong secret", header: http.Header{"Authorization": {"Bearer " + wrongKey}}, status: 401, code: protocol.CodeUnauthorized},
+		{name: "expired", header: http.Header{"Authorization": {"Bearer " + expired}}, status: 401, code: protocol.CodeUnauthorized},
+		{name: "expired in query", query: "?access_token=" + expired, status: 401, code: protocol.CodeUnauthorized},
+		{name: "admin without user", header: http.Header{auth.AdminKeyHeader: {testAdminKey}}, status: 400, code: protocol.CodeBadRequest},
+		{name: "foreign origin", header: http.Header{"Authorization": {"Bearer " + good}, "Origin": {"https://evil.example.net"}}, status: 403},
+		{name: "other subprotocol only", header: http.Header{"Authorization": {"Bearer " + good}}, protos: []string{"chat.v2"}, status: 400, code: protocol.CodeBadRequest},
+		{name: "allowed origin", header: http.Header{"Authorization": {"Bearer " + good}, "Origin": {"https://app.example.com"}}, accepted: true},
+		{name: "token in query", query: "?access_token=" + good, accepted: true},
+		{name: "no subprotocol defaults to duplex.v1", header: http.Header{"Authorization": {"Bearer " + good}}, protos: []string{}, accepted: true},
+		{name: "admin acting as a user", header: http.Header{auth.AdminKeyHeader: {testAdminKey}, auth.ActAsHeader: {"alice"}}, accepted: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			protos := tc.protos
+			if protos == nil {
+				protos = []string{protocol.Subprotocol}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, resp, err := ws.Dial(ctx, e.wsBase+"/ws"+tc.query, &ws.DialOptions{Header: tc.header, Subprotocols: protos})
+			if tc.accepted {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				tc := startClient(t, c, "alice")
+				if w := tc.waitType("welcome"); w.User != "alice" {
+					t.Fatalf("welcome for %q", w.User)
+				}
+				c.Close(ws.StatusNormalClosure, "")
+				return
+			}
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("accepted")
+			}
+			if resp == nil || resp.StatusCode != tc.status {
+				t.Fatalf("resp = %v, err = %v; want status %d", resp, err, tc.status)
+			}
+			if tc.code != "" {
+				body, _ := io.ReadAll(resp.Body)
+				if !strings.Contains(string(body), `"code":"`+string(tc.code)+`"`) {
+					t.Fatalf("body %q lacks code %s", body, tc.code)
+				}
+			}
+		})
+	}
+}
+
+func TestWSMessaging(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	conv := e.direct("alice", "bob")
+	alice, w := e.dial("alice")
+	if len(w.Conversations) != 1 || w.Conversations[0].ID != conv.ID {
+		t.Fatalf("alice's welcome conversations: %+v", w.Conversations)
+	}
+	bob, _ := e.dial("bob")
+
+	id := alice.request(map[string]any{"type": "send", "conv": conv.ID, "client_msg_id": "m1", "body": "hello bob"})
+	ack := alice.reply(id)
+	if ack.Type != "ack" || ack.Seq != 1 || ack.ClientMsgID != "m1" {
+		t.Fatalf("ack: %+v", ack)
+	}
+	m := bob.waitType("message")
+	if m.Conv != conv.ID || m.Seq != 1 || m.Sender != "alice" || m.Body != "hello bob" {
+		t.Fatalf("bob got %+v", m)
+	}
+	// The same client_msg_id again is acknowledged as the same message.
+	id = alice.request(map[string]any{"type": "send", "conv": conv.ID, "client_msg_id": "m1", "body": "hello bob"})
+	if dup := alice.reply(id); dup.Type != "ack" || dup.Seq != 1 || !dup.Duplicate {
+		t.Fatalf("duplicate ack: %+v", dup)
+	}
+	// A binary frame is not duplex.v1: closed with 1003.
+	if err := bob.c.Write(context.Background(), ws.MessageBinary, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if code := bob.closed(); code != ws.StatusUnsupportedData {
+		t.Fatalf("binary frame: close code %d, want 1003", code)
+	}
+	// Bad JSON is an error frame, and the connection stays usable.
+	if err := alice.c.Write(context.Background(), ws.MessageText, []byte("{nope")); err != nil {
+		t.Fatal(err)
+	}
+	if f := alice.waitType("error"); f.Code != string(protocol.CodeInvalidJSON) {
+		t.Fatalf("bad JSON: %+v", f)
+	}
+	id = alice.request(map[string]any{"type": "ping"})
+	if f := alice.reply(id); f.Type != "result" {
+		t.Fatalf("ping: %+v", f)
+	}
+}
+
+func TestWSConnectionLimit(t *testing.T) {
+	e := newEnv(t, envOpts{chat: chatWithConns(2)})
+	e.dial("alice")
+	e.dial("alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := ws.Dial(ctx, e.wsBase+"/ws", e.dialOpts("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := startClient(t, c, "alice")
+	if code := tc.closed(); code != protocol.CloseTooManyConns {
+		t.Fatalf("third connection closed with %d, want %d", code, protocol.CloseTooManyConns)
+	}
+}
