@@ -184,6 +184,14 @@ func (w *writer) run() {
 	defer close(w.exited)
 	batch := make([]*request, 0, w.maxBatch)
 	for {
+		// Stop wins over queued work, so that Close is prompt and what is
+		// still queued is answered ErrClosed rather than run.
+		select {
+		case <-w.stop:
+			w.drain()
+			return
+		default:
+		}
 		select {
 		case r := <-w.queue:
 			batch = append(batch, r)

@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/duplexhq/duplex/store"
+)
+
+func openInternal(t *testing.T, opts Options) *Store {
+	t.Helper()
+	opts.Path = filepath.Join(t.TempDir(), "w.db")
+	s, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// holdWriter occupies the writer with a request that blocks until the
+// returned release func is called, so a test can line up a batch behind it.
+func holdWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.w.exec(context.Background(), func(*writer) error {
+			close(entered)
+			<-unblock
+			return nil
+		})
+	}()
+	<-entered
+	return func() {
+		close(unblock)
+		if err := <-done; err != nil {
+			t.Errorf("holding request: %v", err)
+		}
+	}
+}
+
+// waitQueued waits until n requests are queued behind the held writer.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(s.w.queue) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued, want %d", len(s.w.queue), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestGroupCommit(t *testing.T) {
+	s := openInternal(t, Options{MaxBatch: 64})
+	ctx := context.Background()
+	c, err := s.CreateDirect(ctx, "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	before := s.Stats()
+	const n = 20
+	type result struct {
+		m   store.Message
+		err error
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			m, _, err := s.Append(ctx, store.NewMessage{ConversationID: c.ID, Sender: "a", ClientMsgID: fmt.Sprint(i), Body: "x"})
+			results <- result{m, err}
+		}()
+	}
+	waitQueued(t, s, n)
+	release()
+	seen := make(map[int64]bool)
+	for range n {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		seen[r.m.Seq] = true
+	}
+	for seq := int64(1); seq <= n; seq++ {
+		if !seen[seq] {
+			t.Errorf("seq %d missing", seq)
+		}
+	}
+	after := s.Stats()
+	// The held request's batch, then all n appends in one more.
+	if got := after.Batches - before.Batches; got != 2 {
+		t.Errorf("%d appends queued together took %d batches (including the held one), want 2", n, got)
+	}
+	if got := after.Writes - before.Writes; got != n+1 {
+		t.Errorf("Writes grew by %d, want %d", got, n+1)
+	}
+}
+
+// TestBatchIsolation puts failing and succeeding writes in one batch: the
+// failures get their own errors and undo nothing of the others.
+func TestBatchIsolation(t *testing.T) {
+	s := openInternal(t, Options{})
+	ctx := context.Background()
+	g, err := s.CreateGroup(ctx, "owner", "g", []string{"m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	errs := make(chan error, 4)
+	go func() {
+		_, _, err := s.Append(ctx, store.NewMessage{ConversationID: g.ID, Sender: "m", ClientMsgID: "1", Body: "x"})
+		errs <- err
+	}()
+	waitQueued(t, s, 1)
+	go func() { errs <- s.AddMember(ctx, g.ID, "m", store.RoleMember) }() // conflict
+	waitQueued(t, s, 2)
+	go func() {
+		_, _, err := s.Append(ctx, store.NewMessage{ConversationID: g.ID, Sender: "stranger", Body: "x"})
+		errs <- err
+	}()
+	waitQueued(t, s, 3)
+	go func() { errs <- s.AddMember(ctx, g.ID, "new", store.RoleMember) }()
+	waitQueued(t, s, 4)
+	release()
+	var conflicts, notMember, ok int
+	for range 4 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrConflict):
+			conflicts++
+		case errors.Is(err, store.ErrNotMember):
+			notMember++
+		default:
+			t.Errorf("unexpected error %v", err)
+		}
+	}
+	if ok != 2 || conflicts != 1 || notMember != 1 {
+		t.Errorf("ok=%d conflicts=%d notMember=%d, want 2 1 1", ok, conflicts, notMember)
+	}
+	ms, err := s.Members(ctx, g.ID)
+	if err != nil || len(ms) != 3 {
+		t.Errorf("Members = %v, %v; want owner, m and new", ms, err)
+	}
+	if c, _ := s.Conversation(ctx, g.ID); c.LastSeq != 1 {
+		t.Errorf("LastSeq = %d, want 1", c.LastSeq)
+	}
+}
+
+// TestCanceledWhileQueued: a write whose caller gave up before the writer
+// reached it is not performed.
+func TestCanceledWhileQueued(t *testing.T) {
+	s := openInternal(t, Options{})
+	ctx := context.Background()
+	c, err := s.CreateDirect(ctx, "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.Append(cctx, store.NewMessage{ConversationID: c.ID, Sender: "a", ClientMsgID: "gone", Body: "x"})
+		done <- err
+	}()
+	waitQueued(t, s, 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Append = %v, want context.Canceled", err)
+	}
+	release()
+	// A later write proves the writer has passed the abandoned request.
+	if _, err := s.MarkRead(ctx, "a", c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Conversation(ctx, c.ID); got.LastSeq != 0 {
+		t.Errorf("abandoned append was stored: LastSeq = %d", got.LastSeq)
+	}
+}
+
+// TestCloseFailsQueued: Close answers queued writes with ErrClosed instead
+// of leaving their callers waiting.
+func TestCloseFailsQueued(t *testing.T) {
+	s := openInternal(t, Options{})
+	ctx := context.Background()
+	release := holdWriter(t, s)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.CreateGroup(ctx, "a", "g", nil)
+		done <- err
+	}()
+	waitQueued(t, s, 1)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	<-s.w.stop // Close has begun stopping the writer
+	release()
+	if err := <-done; !errors.Is(err, store.ErrClosed) {
+		t.Errorf("queued write = %v, want ErrClosed", err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
