@@ -76,3 +76,41 @@ func BenchmarkAppendParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadsParallel measures the reads the chat service makes per
+// message and per reconnect, from many goroutines on the reader pool.
+func BenchmarkReadsParallel(b *testing.B) {
+	s := openTemp(b, sqlite.Options{})
+	ctx := context.Background()
+	g, err := s.CreateGroup(ctx, "owner", "g", []string{"a", "b", "c", "d"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 200 {
+		if _, _, err := s.Append(ctx, store.NewMessage{ConversationID: g.ID, Sender: "a", ClientMsgID: strconv.Itoa(i), Body: "hello"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reads := []struct {
+		name string
+		fn   func() error
+	}{
+		{"Members", func() error { _, err := s.Members(ctx, g.ID); return err }},
+		{"Conversation", func() error { _, err := s.Conversation(ctx, g.ID); return err }},
+		{"MessagesAfter50", func() error { _, err := s.MessagesAfter(ctx, g.ID, 100, 50); return err }},
+		{"Conversations", func() error { _, err := s.Conversations(ctx, "b"); return err }},
+	}
+	for _, r := range reads {
+		b.Run(r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := r.fn(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

@@ -195,8 +195,12 @@ func (s *Store) Members(ctx context.Context, convID string) ([]store.Member, err
 	if err := s.readable(); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT user_id, role, joined_at FROM members
-		WHERE conversation_id = ? ORDER BY joined_at, user_id`, convID)
+	st, err := s.readStmt(ctx, `SELECT user_id, role, joined_at FROM members
+		WHERE conversation_id = ? ORDER BY joined_at, user_id`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, convID)
 	if err != nil {
 		return nil, wrap(err, "members of "+convID)
 	}
@@ -288,9 +292,13 @@ func (s *Store) Contacts(ctx context.Context, userID string) ([]string, error) {
 	if err := s.readable(); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT o.user_id
+	st, err := s.readStmt(ctx, `SELECT DISTINCT o.user_id
 		FROM members m JOIN members o ON o.conversation_id = m.conversation_id
-		WHERE m.user_id = ?1 AND o.user_id <> ?1 ORDER BY o.user_id`, userID)
+		WHERE m.user_id = ?1 AND o.user_id <> ?1 ORDER BY o.user_id`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, userID)
 	if err != nil {
 		return nil, wrap(err, "contacts of "+userID)
 	}
