@@ -10,7 +10,7 @@ import (
 // countSink counts frames and keeps none.
 type countSink struct{ n int }
 
-func (s *countSink) Send([]byte) bool { s.n++; return true }
+func (s *countSink) Send([]byte) bool  { s.n++; return true }
 func (s *countSink) Close(int, string) {}
 
 // BenchmarkSessionDeliver measures a session's side of a live message:

@@ -30,10 +30,10 @@ func TestChannels(t *testing.T) {
 	admin := Identity{Admin: true}
 
 	for _, tt := range []struct{ typ, channel, code string }{
-		{"subscribe", "secret:x", "not_found"},  // unconfigured namespace
-		{"subscribe", "plain", "not_found"},     // "" not configured
+		{"subscribe", "secret:x", "not_found"},    // unconfigured namespace
+		{"subscribe", "plain", "not_found"},       // "" not configured
 		{"subscribe", "ops:deploys", "forbidden"}, // publish-only namespace
-		{"publish", "news:sports", "forbidden"},  // clients may not publish news
+		{"publish", "news:sports", "forbidden"},   // clients may not publish news
 	} {
 		f := alice.do(tt.typ, map[string]any{"channel": tt.channel, "data": 1})
 		if errCode(f) != tt.code {

@@ -171,4 +171,3 @@ func TestConcurrentJoinLeave(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
-
