@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -279,10 +280,14 @@ type echoServer struct {
 	url     string
 	reports chan echoReport
 	wire    *wireCounter
+	// tls is the configuration a client needs to trust the server, nil
+	// for plain ws://.
+	tls *tls.Config
 }
 
-// startEchoServer serves upgrade on 127.0.0.1 until the test ends.
-func startEchoServer(t *testing.T, upgrade func(w http.ResponseWriter, r *http.Request) (endpoint, error)) *echoServer {
+// startEchoServer serves upgrade on 127.0.0.1 until the test ends, over TLS
+// (wss://, with httptest's certificate) when useTLS is set.
+func startEchoServer(t *testing.T, useTLS bool, upgrade func(w http.ResponseWriter, r *http.Request) (endpoint, error)) *echoServer {
 	t.Helper()
 	s := &echoServer{reports: make(chan echoReport, 16), wire: new(wireCounter)}
 	ctx := t.Context()
@@ -305,7 +310,12 @@ func startEchoServer(t *testing.T, upgrade func(w http.ResponseWriter, r *http.R
 		report(rep)
 	}))
 	srv.Listener = countingListener{Listener: srv.Listener, ctr: s.wire}
-	srv.Start()
+	if useTLS {
+		srv.StartTLS()
+		s.tls = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	s.url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
 	return s
@@ -361,6 +371,9 @@ func extParams(h http.Header) (name string, params map[string]string) {
 	}
 	return strings.TrimSpace(parts[0]), params
 }
+
+// peerDial connects a peer's client to url, trusting tc for wss:// URLs.
+type peerDial func(ctx context.Context, url string, tc *tls.Config) (endpoint, http.Header, error)
 
 // pair is one of our endpoints matched with a peer.
 type pair struct {

@@ -112,6 +112,7 @@ type ourSide struct {
 	compression ws.CompressionOptions
 	stream      bool // Reader and Writer instead of Read and Write
 	prepared    bool // every other message through WritePrepared
+	tls         bool // wss:// (when our side is the server)
 }
 
 // ourServer serves ws.Accept with side's options; compressed waits for the
@@ -119,7 +120,7 @@ type ourSide struct {
 // see the 101 response before Accept has returned.)
 func ourServer(t *testing.T, side ourSide) (srv *echoServer, compressed func() (bool, error)) {
 	accepted := make(chan bool, 16)
-	srv = startEchoServer(t, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
+	srv = startEchoServer(t, side.tls, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
 		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: side.compression})
 		if err != nil {
 			return nil, fmt.Errorf("ws.Accept: %w", err)
@@ -156,7 +157,8 @@ func ourClientPair(srv *echoServer, side ourSide, want negotiation) pair {
 				}
 				return countingConn{Conn: nc, ctr: wire}, nil
 			},
-			Proxy: func(*http.Request) (*url.URL, error) { return nil, nil },
+			Proxy:     func(*http.Request) (*url.URL, error) { return nil, nil },
+			TLSConfig: srv.tls,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("ws.Dial: %w", err)
@@ -176,11 +178,10 @@ func ourClientPair(srv *echoServer, side ourSide, want negotiation) pair {
 
 // ourServerPair makes the pair in which a peer's client (dial) connects to
 // our echo server.
-func ourServerPair(t *testing.T, side ourSide, want negotiation,
-	dial func(ctx context.Context, url string) (endpoint, http.Header, error)) pair {
+func ourServerPair(t *testing.T, side ourSide, want negotiation, dial peerDial) pair {
 	srv, compressed := ourServer(t, side)
 	return pair{
-		dial:          func(ctx context.Context) (endpoint, http.Header, error) { return dial(ctx, srv.url) },
+		dial:          func(ctx context.Context) (endpoint, http.Header, error) { return dial(ctx, srv.url, srv.tls) },
 		reports:       srv.reports,
 		ourServer:     true,
 		ourCompressed: compressed,

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -60,9 +61,15 @@ func (e *coderEndpoint) abort() error {
 	return e.in.waitDone(10 * time.Second)
 }
 
-func dialCoder(mode websocket.CompressionMode) func(ctx context.Context, url string) (endpoint, http.Header, error) {
-	return func(ctx context.Context, url string) (endpoint, http.Header, error) {
-		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{CompressionMode: mode})
+func dialCoder(mode websocket.CompressionMode) peerDial {
+	return func(ctx context.Context, url string, tc *tls.Config) (endpoint, http.Header, error) {
+		opts := &websocket.DialOptions{CompressionMode: mode}
+		if tc != nil {
+			// A custom TLS config keeps the transport on HTTP/1.1, which
+			// the WebSocket handshake needs.
+			opts.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+		}
+		c, resp, err := websocket.Dial(ctx, url, opts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("coder dial: %w", err)
 		}
@@ -70,8 +77,8 @@ func dialCoder(mode websocket.CompressionMode) func(ctx context.Context, url str
 	}
 }
 
-func coderServer(t *testing.T, mode websocket.CompressionMode) *echoServer {
-	return startEchoServer(t, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
+func coderServer(t *testing.T, mode websocket.CompressionMode, useTLS bool) *echoServer {
+	return startEchoServer(t, useTLS, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: mode})
 		if err != nil {
 			return nil, fmt.Errorf("coder accept: %w", err)
@@ -134,7 +141,7 @@ func TestCoderServerOurClient(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ourClientPair(coderServer(t, tc.peer), tc.ours, tc.want).run(t)
+			ourClientPair(coderServer(t, tc.peer, false), tc.ours, tc.want).run(t)
 		})
 	}
 }

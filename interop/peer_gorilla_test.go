@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -85,9 +86,9 @@ func (e *gorillaEndpoint) abort() error {
 	return e.in.waitDone(10 * time.Second)
 }
 
-func dialGorilla(compress bool) func(ctx context.Context, url string) (endpoint, http.Header, error) {
-	return func(ctx context.Context, url string) (endpoint, http.Header, error) {
-		d := websocket.Dialer{EnableCompression: compress, HandshakeTimeout: 10 * time.Second}
+func dialGorilla(compress bool) peerDial {
+	return func(ctx context.Context, url string, tc *tls.Config) (endpoint, http.Header, error) {
+		d := websocket.Dialer{EnableCompression: compress, HandshakeTimeout: 10 * time.Second, TLSClientConfig: tc}
 		c, resp, err := d.DialContext(ctx, url, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("gorilla dial: %w", err)
@@ -96,9 +97,9 @@ func dialGorilla(compress bool) func(ctx context.Context, url string) (endpoint,
 	}
 }
 
-func gorillaServer(t *testing.T, compress bool) *echoServer {
+func gorillaServer(t *testing.T, compress, useTLS bool) *echoServer {
 	u := websocket.Upgrader{EnableCompression: compress}
-	return startEchoServer(t, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
+	return startEchoServer(t, useTLS, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
 		c, err := u.Upgrade(w, r, nil)
 		if err != nil {
 			return nil, fmt.Errorf("gorilla upgrade: %w", err)
@@ -148,7 +149,7 @@ func TestGorillaServerOurClient(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ourClientPair(gorillaServer(t, tc.compress), tc.ours, tc.want).run(t)
+			ourClientPair(gorillaServer(t, tc.compress, false), tc.ours, tc.want).run(t)
 		})
 	}
 }

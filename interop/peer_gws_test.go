@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -91,13 +92,14 @@ func (e *gwsEndpoint) abort() error {
 	return e.in.waitDone(10 * time.Second)
 }
 
-func dialGWS(pd gws.PermessageDeflate) func(ctx context.Context, url string) (endpoint, http.Header, error) {
-	return func(ctx context.Context, url string) (endpoint, http.Header, error) {
+func dialGWS(pd gws.PermessageDeflate) peerDial {
+	return func(ctx context.Context, url string, tc *tls.Config) (endpoint, http.Header, error) {
 		c, resp, err := gws.NewClient(gwsEvents{}, &gws.ClientOption{
 			Addr:              url,
 			PermessageDeflate: pd,
 			CheckUtf8Enabled:  true,
 			HandshakeTimeout:  10 * time.Second,
+			TlsConfig:         tc,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("gws dial: %w", err)
@@ -111,7 +113,7 @@ func gwsServer(t *testing.T, pd gws.PermessageDeflate) *echoServer {
 		PermessageDeflate: pd,
 		CheckUtf8Enabled:  true,
 	})
-	return startEchoServer(t, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
+	return startEchoServer(t, false, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
 		c, err := u.Upgrade(w, r)
 		if err != nil {
 			return nil, fmt.Errorf("gws upgrade: %w", err)
