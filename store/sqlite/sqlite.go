@@ -260,11 +260,12 @@ func (s *Store) readable() error {
 type Stats struct {
 	Batches uint64 // transactions the writer ran (one commit each)
 	Writes  uint64 // write requests in them; Writes/Batches is the mean batch
+	Queued  int    // write requests waiting now (bounded by Options.QueueLen)
 }
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Batches: s.w.batches.Load(), Writes: s.w.writes.Load()}
+	return Stats{Batches: s.w.batches.Load(), Writes: s.w.writes.Load(), Queued: len(s.w.queue)}
 }
 
 // readStmt returns the reader-pool statement for query, preparing it once;
