@@ -20,8 +20,29 @@ func (ss *session) Handle(ctx context.Context, frame []byte) {
 		return
 	}
 	s := ss.svc
+	// Every frame costs a token, decodable or not; the refusal is sent
+	// after decoding so that it can carry the request id.
+	allowed := ss.bucket.allow(time.Now())
 	r := &ss.req
-	if err := protocol.Decode(frame, s.cfg.MaxFrame, r); err != nil {
+	err := protocol.Decode(frame, s.cfg.MaxFrame, r)
+	if !allowed {
+		ss.strikes++
+		if ss.strikes > s.cfg.RateStrikes {
+			s.log.Info("chat: closing session over rate limit", "user", ss.ident.UserID, "session", ss.id)
+			ss.sink.Close(protocol.CloseRateLimited, "rate limit exceeded")
+			ss.Close()
+			return
+		}
+		id := r.ID
+		var pe *protocol.Error
+		if errors.As(err, &pe) {
+			id = pe.ID
+		}
+		ss.replyError(protocol.ErrorFrame{ID: id, Code: protocol.CodeRateLimited, Message: "rate limit exceeded"})
+		return
+	}
+	ss.strikes = 0
+	if err != nil {
 		var pe *protocol.Error
 		if !errors.As(err, &pe) {
 			pe = &protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}
@@ -36,18 +57,6 @@ func (ss *session) Handle(ctx context.Context, frame []byte) {
 		return
 	}
 	ss.bad = 0
-	if !ss.bucket.allow(time.Now()) {
-		ss.strikes++
-		if ss.strikes > s.cfg.RateStrikes {
-			s.log.Info("chat: closing session over rate limit", "user", ss.ident.UserID, "session", ss.id)
-			ss.sink.Close(protocol.CloseRateLimited, "rate limit exceeded")
-			ss.Close()
-			return
-		}
-		ss.replyError(protocol.ErrorFrame{ID: r.ID, Code: protocol.CodeRateLimited, Message: "rate limit exceeded"})
-		return
-	}
-	ss.strikes = 0
 	if err := ss.dispatch(ctx, r); err != nil {
 		e := AsError(err)
 		if e.Code == protocol.CodeInternal {
