@@ -13,6 +13,9 @@ import (
 )
 
 // Sink is one client connection's outbound side, implemented by a transport.
+// Send and Close are called concurrently (replies from the reader
+// goroutine, events from broker delivery goroutines) and must be safe for
+// that.
 type Sink interface {
 	// Send queues one encoded duplex.v1 frame (a JSON text message). The
 	// slice is shared between sinks and must not be modified. Send never
