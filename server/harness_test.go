@@ -33,11 +33,12 @@ const testAdminKey = "test-admin-key"
 
 // envOpts varies the server under test.
 type envOpts struct {
-	dev       bool
-	sendQueue int
-	chat      chat.Config
-	tls       *tls.Config
-	origins   []string
+	dev         bool
+	sendQueue   int
+	chat        chat.Config
+	tls         *tls.Config
+	origins     []string
+	compression ws.CompressionOptions
 	// writeTimeout overrides DefaultWriteTimeout.
 	writeTimeout time.Duration
 }
@@ -98,6 +99,7 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 		OriginPatterns: o.origins,
 		DrainTimeout:   2 * time.Second,
 		WriteTimeout:   o.writeTimeout,
+		Compression:    o.compression,
 	}
 	if o.dev {
 		cfg.DevMint = func(u string) (string, error) { return auth.Mint(testSecret, u, time.Hour, time.Now()) }

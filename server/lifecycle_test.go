@@ -12,11 +12,13 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/duplexhq/duplex/chat"
 	"github.com/duplexhq/duplex/protocol"
 	"github.com/duplexhq/duplex/ws"
 )
@@ -87,6 +89,17 @@ func TestGracefulShutdownGoingAway(t *testing.T) {
 			t.Fatalf("%s: close code %d, want 1001", c.user, code)
 		}
 	}
+	// A handler still reachable (say, mounted elsewhere) reports not ready
+	// and refuses new WebSockets.
+	for path, want := range map[string]int{"/readyz": 503, "/ws": 503, "/healthz": 200} {
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer "+e.token("alice"))
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("%s after shutdown: %d, want %d", path, w.Code, want)
+		}
+	}
 	// The listener is closed: new connections fail.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -102,7 +115,7 @@ func TestSlowConsumer(t *testing.T) {
 	const queue, total, senders = 8, 640, 4
 	// The writer stays blocked while bob does not read; it must not give
 	// up before bob reads again and can see the close frame.
-	e := newEnv(t, envOpts{sendQueue: queue, writeTimeout: 2 * time.Minute})
+	e := newEnv(t, envOpts{sendQueue: queue, writeTimeout: 2 * time.Minute, chat: chat.Config{RatePerSecond: 1000, RateBurst: 1000}})
 	conv := e.direct("alice", "bob")
 
 	// bob connects and does not read. (Shrinking his socket's receive
@@ -148,12 +161,14 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatal("no queue drop counted")
 	}
 
-	// A new connection's sync recovers every message, in order.
+	// A new connection's sync recovers every message, in order. Pages stay
+	// below the tiny queue: the chat replies sync.end without waiting for
+	// room, so a replay that fills the queue would close the client again.
 	bob2, _ := e.dial("bob")
 	var seqs []int64
 	after := int64(0)
 	for {
-		id := bob2.request(map[string]any{"type": "sync", "conv": conv.ID, "after": after})
+		id := bob2.request(map[string]any{"type": "sync", "conv": conv.ID, "after": after, "limit": queue / 2})
 		var end frame
 		for {
 			f := bob2.next()

@@ -141,3 +141,36 @@ func TestWSConnectionLimit(t *testing.T) {
 		t.Fatalf("third connection closed with %d, want %d", code, protocol.CloseTooManyConns)
 	}
 }
+
+func TestWSCompression(t *testing.T) {
+	e := newEnv(t, envOpts{compression: ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}})
+	conv := e.direct("alice", "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := e.dialOpts("alice")
+	opts.Compression = ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}
+	c, _, err := ws.Dial(ctx, e.wsBase+"/ws", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Compressed() {
+		t.Fatal("permessage-deflate not negotiated")
+	}
+	alice := startClient(t, c, "alice")
+	alice.waitType("welcome")
+	body := strings.Repeat("compressible ", 100)
+	id := alice.request(map[string]any{"type": "send", "conv": conv.ID, "client_msg_id": "z1", "body": body})
+	if ack := alice.reply(id); ack.Type != "ack" {
+		t.Fatalf("ack: %+v", ack)
+	}
+	// An uncompressed client is served too.
+	bob, _ := e.dial("bob")
+	if bob.c.Compressed() {
+		t.Fatal("compression negotiated without an offer")
+	}
+	id = bob.request(map[string]any{"type": "sync", "conv": conv.ID})
+	if m := bob.waitType("message"); m.Body != body {
+		t.Fatalf("bob synced %q", m.Body)
+	}
+	bob.reply(id)
+}
