@@ -70,6 +70,7 @@ type browserResult struct {
 	Fatal       string      `json:"fatal"`
 	Mode        string      `json:"mode"`
 	Extensions  string      `json:"extensions"`
+	Protocol    string      `json:"protocol"`
 	Mismatches  []string    `json:"mismatches"`
 	Echoed      int         `json:"echoed"`
 	ServerClose *closeEvent `json:"serverClose"`
@@ -93,7 +94,8 @@ type browserReport struct {
 	acceptErr  error
 	offered    string // the browser's Sec-WebSocket-Extensions
 	compressed bool
-	received   int // messages of the main connection that matched their case
+	protocol   string // the subprotocol we selected
+	received   int    // messages of the main connection that matched their case
 	errs       []string
 	pingErr    error
 	closeErr   error // of our Close(4000, "bye")
@@ -143,7 +145,7 @@ func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string)
 			default:
 			}
 		}()
-		var opts ws.AcceptOptions
+		opts := ws.AcceptOptions{Subprotocols: []string{"duplex.v1"}}
 		for _, m := range browserModes {
 			if m.name == rep.mode {
 				opts.Compression = m.opts
@@ -159,6 +161,7 @@ func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string)
 		}
 		defer c.CloseNow()
 		rep.compressed = c.Compressed()
+		rep.protocol = c.Subprotocol()
 		serveBrowser(ctx, c, cases, &rep)
 	})
 	srv := httptest.NewServer(mux)
@@ -337,6 +340,9 @@ func checkBrowserResult(t *testing.T, res browserResult, ncases int, deflate boo
 	if res.Echoed != ncases {
 		t.Errorf("browser: %d of %d echoes matched", res.Echoed, ncases)
 	}
+	if res.Protocol != "duplex.v1" {
+		t.Errorf("browser: WebSocket.protocol = %q, want duplex.v1", res.Protocol)
+	}
 	if got := strings.HasPrefix(res.Extensions, "permessage-deflate"); got != deflate {
 		t.Errorf("browser: WebSocket.extensions = %q, want permessage-deflate %v", res.Extensions, deflate)
 	}
@@ -365,6 +371,9 @@ func checkBrowserReport(t *testing.T, rep browserReport, ncases int, deflate boo
 	}
 	switch rep.conn {
 	case "main":
+		if rep.protocol != "duplex.v1" {
+			t.Errorf("server: Subprotocol() = %q, want duplex.v1", rep.protocol)
+		}
 		if rep.received != ncases {
 			t.Errorf("server: %d of %d messages from the browser matched", rep.received, ncases)
 		}

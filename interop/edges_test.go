@@ -352,3 +352,44 @@ func TestHeartbeat(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseReasonLimits: a 123-byte reason (the most a close frame holds,
+// here with multi-byte runes) reaches gorilla intact; a 124-byte one is
+// refused locally with ErrInvalidClose and nothing is sent, so the
+// connection still works.
+func TestCloseReasonLimits(t *testing.T) {
+	longest := strings.Repeat("é", 61) + "x" // 123 bytes
+	tooLong := longest + "y"
+	closed := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := ws.Accept(w, r, nil)
+		if err != nil {
+			closed <- err
+			return
+		}
+		defer c.CloseNow()
+		if err := c.Close(4002, tooLong); !errors.Is(err, ws.ErrInvalidClose) {
+			closed <- fmt.Errorf("Close with a 124-byte reason: %v, want ErrInvalidClose", err)
+			return
+		}
+		if err := c.Write(r.Context(), ws.MessageText, []byte("still open")); err != nil {
+			closed <- fmt.Errorf("write after the refused Close: %w", err)
+			return
+		}
+		closed <- c.Close(4002, longest)
+	}))
+	defer srv.Close()
+	c := dialGorillaRaw(t, "ws"+strings.TrimPrefix(srv.URL, "http"), false)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "still open" {
+		t.Fatalf("gorilla read %q, %v; want the message sent after the refused Close", p, err)
+	}
+	_, _, err := c.ReadMessage()
+	var ce *gorilla.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4002 || ce.Text != longest {
+		t.Errorf("gorilla saw %v, want close 4002 with the 123-byte reason", err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("our server: %v", err)
+	}
+}
