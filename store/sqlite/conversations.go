@@ -34,8 +34,11 @@ func (s *Store) CreateDirect(ctx context.Context, a, b string) (store.Conversati
 	key := directKey(a, b)
 	// Almost always the pair already has its conversation: answer from a
 	// reader without queueing behind writes.
-	c, err := scanConversation(s.read.QueryRowContext(ctx,
-		"SELECT "+conversationColumns+" FROM conversations WHERE direct_key = ?", key))
+	st, err := s.readStmt(ctx, "SELECT "+conversationColumns+" FROM conversations WHERE direct_key = ?")
+	if err != nil {
+		return store.Conversation{}, err
+	}
+	c, err := scanConversation(st.QueryRowContext(ctx, key))
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return c, wrap(err, "create direct")
 	}
