@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +206,38 @@ func TestCloseFailsQueued(t *testing.T) {
 	}
 	if err := <-closed; err != nil {
 		t.Errorf("Close: %v", err)
+	}
+}
+
+// TestCheckpointer: the writer never checkpoints (wal_autocheckpoint=0), so
+// the database file grows only if the background checkpointer copies the
+// WAL back into it.
+func TestCheckpointer(t *testing.T) {
+	s := openInternal(t, Options{})
+	ctx := context.Background()
+	size := func() int64 {
+		fi, err := os.Stat(s.opts.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	start := size()
+	c, err := s.CreateDirect(ctx, "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("x", 1000)
+	for i := range 200 {
+		if _, _, err := s.Append(ctx, store.NewMessage{ConversationID: c.ID, Sender: "a", ClientMsgID: fmt.Sprint(i), Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 200 KB of messages: the file must grow by at least half of that.
+	for deadline := time.Now().Add(10 * time.Second); size() < start+100_000; {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file is %d bytes (was %d): the WAL was not checkpointed", size(), start)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
