@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/duplexhq/duplex/protocol"
@@ -37,5 +38,32 @@ func BenchmarkSessionDeliver(b *testing.B) {
 	}
 	if sink.n == 0 {
 		b.Fatal("nothing delivered")
+	}
+}
+
+// BenchmarkSend measures the whole persistence-first path for one message
+// from a session: decode, append (sqlite, default durability), ack, and
+// fan-out to a recipient device through broker/memory and the hub.
+func BenchmarkSend(b *testing.B) {
+	e := newEnv(b, Config{RatePerSecond: 1e9, RateBurst: 1 << 30})
+	alice := e.connect("alice")
+	conv := alice.direct("bob")
+	bobSink := &countSink{}
+	bob, err := e.svc.Connect(context.Background(), Identity{UserID: "bob"}, bobSink)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bob.Close()
+	aliceSink := &countSink{}
+	sess, err := e.svc.Connect(context.Background(), Identity{UserID: "alice"}, aliceSink)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		sess.Handle(context.Background(), fmt.Appendf(nil, `{"type":"send","id":"%d","conv":%q,"client_msg_id":"m%d","body":"hello"}`, i, conv, i))
 	}
 }
