@@ -174,3 +174,22 @@ func TestWSCompression(t *testing.T) {
 	}
 	bob.reply(id)
 }
+
+func TestWSTokenExpiryClosesSession(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	tok, err := auth.Mint(testSecret, "alice", 2*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := ws.Dial(ctx, e.wsBase+"/ws?access_token="+tok, &ws.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := startClient(t, c, "alice")
+	alice.waitType("welcome")
+	if code := alice.closed(); code != protocol.CloseTokenExpired {
+		t.Fatalf("close code %d when the token expired, want %d", code, protocol.CloseTokenExpired)
+	}
+}
