@@ -39,8 +39,8 @@ const (
 type Role string
 
 const (
-	RoleOwner  Role = "owner"
-	RoleMember Role = "member"
+	RoleOwner  Role = "owner"  // created the group; the chat layer lets owners manage members
+	RoleMember Role = "member" // every member of a direct conversation has this role
 )
 
 // Conversation is a direct or group conversation.
