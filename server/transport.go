@@ -20,9 +20,8 @@ const subprotocol = protocol.Subprotocol
 // wsConn is one WebSocket client: it implements chat.Sink with a bounded
 // queue drained by its writer goroutine.
 type wsConn struct {
-	s    *Server
-	c    *ws.Conn
-	user string
+	s *Server
+	c *ws.Conn
 
 	q chan []byte
 
@@ -113,7 +112,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		return
 	}
-	conn := &wsConn{s: s, c: c, user: p.UserID, q: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{})}
+	conn := &wsConn{s: s, c: c, q: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{})}
 	if !s.track(conn) {
 		c.Close(ws.StatusGoingAway, "server shutting down")
 		return
@@ -197,6 +196,11 @@ func (w *wsConn) writeLoop() {
 		select {
 		case f := <-w.q:
 			if !w.write(f) {
+				// The peer is gone or stuck past WriteTimeout: mark the
+				// sink closing so Send and SendWait stop queueing (the
+				// reader may be waiting in SendWait), then drop TCP,
+				// which ends the reader.
+				w.Close(int(ws.StatusAbnormalClosure), "write failed")
 				w.c.CloseNow()
 				return
 			}
