@@ -26,6 +26,7 @@ type Error struct {
 	close int // close code overriding the one derived from Code
 }
 
+// Error describes the error for logs, cause included.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("chat: %s: %s: %v", e.Code, e.Message, e.Err)
@@ -33,6 +34,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("chat: %s: %s", e.Code, e.Message)
 }
 
+// Unwrap returns the cause, so errors.Is sees store and context errors.
 func (e *Error) Unwrap() error { return e.Err }
 
 // HTTPStatus maps the code to the status the HTTP API should answer with.

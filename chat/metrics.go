@@ -30,9 +30,20 @@ type Metrics interface {
 // NopMetrics discards every measurement; it is the default.
 type NopMetrics struct{}
 
-func (NopMetrics) MessageIn()                         {}
-func (NopMetrics) MessageOut()                        {}
-func (NopMetrics) SendToAck(time.Duration)            {}
-func (NopMetrics) SendToDeliver(time.Duration)        {}
-func (NopMetrics) Drop(string)                        {}
+// MessageIn discards the count.
+func (NopMetrics) MessageIn() {}
+
+// MessageOut discards the count.
+func (NopMetrics) MessageOut() {}
+
+// SendToAck discards the observation.
+func (NopMetrics) SendToAck(time.Duration) {}
+
+// SendToDeliver discards the observation.
+func (NopMetrics) SendToDeliver(time.Duration) {}
+
+// Drop discards the count.
+func (NopMetrics) Drop(string) {}
+
+// StoreLatency discards the observation.
 func (NopMetrics) StoreLatency(string, time.Duration) {}

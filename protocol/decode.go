@@ -15,6 +15,7 @@ type Error struct {
 	ID      string // request id, "" if the frame had none
 }
 
+// Error describes the refusal for logs.
 func (e *Error) Error() string { return "protocol: " + string(e.Code) + ": " + e.Message }
 
 func errorf(code Code, id, format string, args ...any) *Error {
