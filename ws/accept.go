@@ -85,7 +85,10 @@ func serverHandshake(w http.ResponseWriter, r *http.Request, opts *AcceptOptions
 // It reads and parses the request head itself, within
 // opts.HandshakeTimeout (and ctx) and opts.MaxHeaderBytes (431 beyond it).
 // A request that fails a check gets the same HTTP error response as with
-// Accept; nc is then closed and the error returned. The parsed request is
+// Accept; nc is then closed (after lingering up to half a second so that a
+// client still sending can read the answer) and the error returned. A client
+// that sends nothing, too little or too slowly is closed without an answer.
+// The parsed request is
 // returned whenever there was one, for logging and for its URL, headers and
 // RemoteAddr; its context is ctx.
 //
