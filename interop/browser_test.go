@@ -114,9 +114,14 @@ var browserModes = []struct {
 	{"noctx", ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, true},
 }
 
-// crossOriginMode is the endpoint mode that admits the origin passed to
-// startBrowserServer, with compression off.
-const crossOriginMode = "xorigin"
+// Endpoint modes besides browserModes: crossOriginMode admits the origin
+// passed to startBrowserServer; limitMode reads at most limitModeBytes per
+// message. Both have compression off.
+const (
+	crossOriginMode = "xorigin"
+	limitMode       = "limit"
+	limitModeBytes  = 1024
+)
 
 // startBrowserServer serves the page, its cases and our echo endpoint
 // /ws/{mode}/{conn} on 127.0.0.1. Pages from other origins are refused,
@@ -151,8 +156,11 @@ func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string)
 				opts.Compression = m.opts
 			}
 		}
-		if rep.mode == crossOriginMode {
+		switch rep.mode {
+		case crossOriginMode:
 			opts.OriginPatterns = []string{allowedOrigin}
+		case limitMode:
+			opts.ReadLimit = limitModeBytes
 		}
 		c, err := ws.Accept(w, r, &opts)
 		if err != nil {
@@ -295,6 +303,20 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("browser: probe %q, echoed %v, want an opened connection and an echo", res.Probe, res.ProbeEcho)
 		}
 		checkBrowserReport(t, nextReport(t, reports), len(cases), false)
+	})
+	// A message over the read limit fails the connection with 1009, which
+	// the page must see as its close code.
+	t.Run("read-limit", func(t *testing.T) {
+		res := runPage(t, browser, fmt.Sprintf("%s/?size=%d&probe=%s", srv.URL, limitModeBytes+1,
+			url.QueryEscape(wsBase+"/ws/"+limitMode+"/second")))
+		if res.Probe != "opened" || res.ProbeEcho || res.ProbeClose != int(ws.StatusMessageTooBig) {
+			t.Errorf("browser: probe %q, echoed %v, close code %d; want opened, no echo, %d",
+				res.Probe, res.ProbeEcho, res.ProbeClose, ws.StatusMessageTooBig)
+		}
+		rep := nextReport(t, reports)
+		if ws.CloseStatus(rep.term) != ws.StatusMessageTooBig || !errors.Is(rep.term, ws.ErrMessageTooBig) {
+			t.Errorf("server: Read ended with %v, want ErrMessageTooBig with status 1009", rep.term)
+		}
 	})
 }
 
