@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -292,4 +293,44 @@ func TestAcceptConnTLS(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkIdleConnRetained reports the heap an idle connection pair (the
+// server's Conn from Accept and the client's from Dial, with their TCP
+// sockets and the http.Server's per-connection state) keeps alive after the
+// handshake: the handshake's buffers must not be among it.
+func BenchmarkIdleConnRetained(b *testing.B) {
+	const pairs = 100
+	conns := make(chan *Conn, pairs)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		conns <- c
+	}))
+	defer srv.Close()
+	var retained float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		var clients, servers []*Conn
+		for range pairs {
+			c, _, err := Dial(context.Background(), wsURL(srv), &DialOptions{Proxy: direct})
+			if err != nil {
+				b.Fatal(err)
+			}
+			clients = append(clients, c)
+			servers = append(servers, <-conns)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		retained += float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / pairs
+		for i := range clients {
+			clients[i].CloseNow()
+			servers[i].CloseNow()
+		}
+	}
+	b.ReportMetric(retained/float64(b.N), "B/pair")
 }
