@@ -39,6 +39,8 @@ type envOpts struct {
 	tls         *tls.Config
 	origins     []string
 	compression ws.CompressionOptions
+	// pingInterval and pongTimeout override the heartbeat defaults.
+	pingInterval, pongTimeout time.Duration
 	// writeTimeout overrides DefaultWriteTimeout.
 	writeTimeout time.Duration
 }
@@ -100,6 +102,8 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 		DrainTimeout:   2 * time.Second,
 		WriteTimeout:   o.writeTimeout,
 		Compression:    o.compression,
+		PingInterval:   o.pingInterval,
+		PongTimeout:    o.pongTimeout,
 	}
 	if o.dev {
 		cfg.DevMint = func(u string) (string, error) { return auth.Mint(testSecret, u, time.Hour, time.Now()) }

@@ -193,3 +193,28 @@ func TestWSTokenExpiryClosesSession(t *testing.T) {
 		t.Fatalf("close code %d when the token expired, want %d", code, protocol.CloseTokenExpired)
 	}
 }
+
+// TestWSDeadPeer checks the heartbeat: a client that never reads never
+// answers pings, and the server drops it.
+func TestWSDeadPeer(t *testing.T) {
+	e := newEnv(t, envOpts{pingInterval: 100 * time.Millisecond, pongTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := ws.Dial(ctx, e.wsBase+"/ws", e.dialOpts("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	waitMetric := func(line string) {
+		for !strings.Contains(e.get(t, "/metrics"), line+"\n") {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("metrics never showed %q", line)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	waitMetric("duplex_connections 1")
+	// It never reads, so it never answers a ping: the server drops it.
+	waitMetric("duplex_connections 0")
+}
