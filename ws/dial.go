@@ -31,7 +31,8 @@ const maxErrorBodyBytes = 4 << 10
 // When the server answered but refused or botched the handshake, the error
 // wraps ErrBadHandshake and the *http.Response is returned too, with up to
 // 4 KiB of its body readable from resp.Body (the connection itself is already
-// closed). On success resp holds the 101 response's headers.
+// closed). Redirects are not followed: a 3xx is such a failure, with its
+// Location in resp.Header. On success resp holds the 101 response's headers.
 func Dial(ctx context.Context, urlStr string, opts *DialOptions) (*Conn, *http.Response, error) {
 	nc, br, cfg, resp, err := clientHandshake(ctx, urlStr, opts)
 	if err != nil {
