@@ -239,17 +239,20 @@ func watch(ctx context.Context, set func(time.Time) error) (stop func() bool) {
 func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
 	select {
 	case mu <- struct{}{}:
-		return nil
 	default:
+		select {
+		case mu <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("ws: waiting to write: %w", ctx.Err())
+		case <-c.closed:
+			return fmt.Errorf("ws: write: %w", ErrClosed)
+		}
 	}
-	select {
-	case mu <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("ws: waiting to write: %w", ctx.Err())
-	case <-c.closed:
+	if c.isClosed() {
+		<-mu
 		return fmt.Errorf("ws: write: %w", ErrClosed)
 	}
+	return nil
 }
 
 // lockTimeout takes mu within d, for close frames, which must not wait
