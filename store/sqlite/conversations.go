@@ -143,7 +143,7 @@ func (s *Store) AddMember(ctx context.Context, convID, userID string, role store
 	if convID == "" || userID == "" || (role != store.RoleOwner && role != store.RoleMember) {
 		return fmt.Errorf("sqlite: add member: %w: empty ID or unknown role %q", store.ErrInvalid, role)
 	}
-	err := s.w.exec(ctx, func(w *writer) error {
+	err := s.w.execFor(ctx, convID, func(w *writer) error {
 		lastSeq, err := w.groupFor(convID)
 		if err != nil {
 			return err
@@ -164,7 +164,7 @@ func (s *Store) RemoveMember(ctx context.Context, convID, userID string) error {
 	if convID == "" || userID == "" {
 		return fmt.Errorf("sqlite: remove member: %w: empty ID", store.ErrInvalid)
 	}
-	err := s.w.exec(ctx, func(w *writer) error {
+	err := s.w.execFor(ctx, convID, func(w *writer) error {
 		if _, err := w.groupFor(convID); err != nil {
 			return err
 		}

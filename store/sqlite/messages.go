@@ -52,16 +52,18 @@ func checkMeta(meta json.RawMessage) error {
 // in r.err.
 func (w *writer) appendOne(r *request) error {
 	m := &r.msg
-	var last int64
-	var member bool
-	err := w.lastSeq.QueryRowContext(bg, m.ConversationID, m.Sender).Scan(&last, &member)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	cs, err := w.conv(m.ConversationID)
+	if err != nil {
+		return err
+	}
+	if cs == nil {
 		r.err = fmt.Errorf("sqlite: append to %q: %w", m.ConversationID, store.ErrNotFound)
 		return nil
+	}
+	switch ok, err := w.mayAppend(cs, m.Sender); {
 	case err != nil:
-		return fmt.Errorf("sqlite: append: read last seq: %w", err)
-	case !member:
+		return err
+	case !ok:
 		// A sender removed after sending still gets its retry answered.
 		if found, err := w.findDuplicate(r); found || err != nil {
 			return err
@@ -74,7 +76,8 @@ func (w *writer) appendOne(r *request) error {
 	if len(m.Meta) > 0 {
 		meta = []byte(m.Meta)
 	}
-	res, err := w.insertMsg.ExecContext(bg, m.ConversationID, last+1, m.Sender, m.ClientMsgID, m.Body, meta, t.UnixNano())
+	seq := cs.lastSeq + 1
+	res, err := w.insertMsg.ExecContext(bg, m.ConversationID, seq, m.Sender, m.ClientMsgID, m.Body, meta, t.UnixNano())
 	if err != nil {
 		return fmt.Errorf("sqlite: append: insert: %w", err)
 	}
@@ -85,10 +88,8 @@ func (w *writer) appendOne(r *request) error {
 		}
 		return fmt.Errorf("sqlite: append to %q: insert ignored without a duplicate", m.ConversationID)
 	}
-	if _, err := w.setSeq.ExecContext(bg, last+1, t.UnixNano(), m.ConversationID); err != nil {
-		return fmt.Errorf("sqlite: append: advance last_seq: %w", err)
-	}
-	r.out = store.Message{ConversationID: m.ConversationID, Seq: last + 1, Sender: m.Sender,
+	w.advance(cs, t.UnixNano())
+	r.out = store.Message{ConversationID: m.ConversationID, Seq: seq, Sender: m.Sender,
 		ClientMsgID: m.ClientMsgID, Body: m.Body, Meta: m.Meta, CreatedAt: t}
 	return nil
 }

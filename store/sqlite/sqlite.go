@@ -37,7 +37,8 @@ const (
 // Options configure Open. Only Path is required.
 type Options struct {
 	// Path is the database file, created if absent. Its directory must
-	// exist. The WAL (-wal, -shm) files live next to it. In-memory
+	// exist. Only one Store may write a file at a time (see the package
+	// documentation). The WAL (-wal, -shm) files live next to it. In-memory
 	// databases are not supported: readers and the writer use separate
 	// connections to one file.
 	Path string

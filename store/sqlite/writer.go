@@ -23,6 +23,10 @@ type request struct {
 	out store.Message    // append result
 	dup bool
 
+	// conv, for a closure that changes a conversation's membership, names
+	// it so the writer drops its cached state.
+	conv string
+
 	err  error
 	done chan struct{} // capacity 1: the writer never blocks answering
 }
@@ -45,12 +49,17 @@ type writer struct {
 	// Statements prepared on conn, used by every batch.
 	begin, commit, rollback             *sql.Stmt
 	savepoint, release, rollbackTo      *sql.Stmt
-	findDup, lastSeq, insertMsg, setSeq *sql.Stmt
+	findDup, readSeq, insertMsg, setSeq *sql.Stmt
 	convExists, memberExists            *sql.Stmt
 
 	ckpt *checkpointer // told after each commit
 
 	batches, writes atomic.Uint64 // committed or failed, for Stats
+
+	// convs caches per-conversation state for Append (see convState);
+	// dirty lists the entries with unflushed appends. Writer goroutine only.
+	convs map[string]*convState
+	dirty []*convState
 
 	// cache holds the statements of the less frequent writes, prepared on
 	// first use. Only the writer goroutine touches it.
@@ -72,6 +81,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 		stop:     make(chan struct{}),
 		exited:   make(chan struct{}),
 		cache:    make(map[string]*sql.Stmt),
+		convs:    make(map[string]*convState),
 	}
 	stmts := []struct {
 		dst **sql.Stmt
@@ -87,9 +97,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 			WHERE conversation_id = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> ''`},
 		// Plain single-row statements: INSERT ... SELECT or RETURNING would
 		// make SQLite open a statement journal and an ephemeral table on
-		// every append, which costs more than the extra round trip.
-		{&w.lastSeq, `SELECT c.last_seq, EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = ?2)
-			FROM conversations c WHERE c.id = ?1`},
+		// every append.
+		{&w.readSeq, "SELECT last_seq FROM conversations WHERE id = ?"},
 		{&w.insertMsg, `INSERT INTO messages (conversation_id, seq, sender, client_msg_id, body, meta, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (conversation_id, sender, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`},
@@ -175,7 +184,12 @@ func (w *writer) queryRow(query string, args []any, dest ...any) error {
 // exec runs fn inside the writer's transaction (in its own savepoint, so
 // that an error undoes only fn's changes) and returns fn's error.
 func (w *writer) exec(ctx context.Context, fn func(w *writer) error) error {
-	r := &request{ctx: ctx, fn: fn, done: make(chan struct{}, 1)}
+	return w.execFor(ctx, "", fn)
+}
+
+// execFor is exec for a write that changes convID's membership.
+func (w *writer) execFor(ctx context.Context, convID string, fn func(w *writer) error) error {
+	r := &request{ctx: ctx, fn: fn, conv: convID, done: make(chan struct{}, 1)}
 	_, err := w.do(ctx, r)
 	return err
 }
@@ -237,6 +251,9 @@ func (w *writer) drain() {
 // full) aborts the whole transaction and is reported to every request in it,
 // since none of them was committed.
 func (w *writer) runBatch(batch []*request) {
+	if len(w.convs) > convCacheMax {
+		w.forgetAll()
+	}
 	if _, err := w.begin.ExecContext(bg); err != nil {
 		w.failAll(batch, fmt.Errorf("sqlite: begin: %w", err))
 		return
@@ -258,6 +275,10 @@ func (w *writer) runBatch(batch []*request) {
 			return
 		}
 	}
+	if err := w.flush(); err != nil {
+		w.abort(batch, err)
+		return
+	}
 	if _, err := w.commit.ExecContext(bg); err != nil {
 		w.abort(batch, fmt.Errorf("sqlite: commit: %w", err))
 		return
@@ -266,6 +287,12 @@ func (w *writer) runBatch(batch []*request) {
 }
 
 func (w *writer) runOp(r *request) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if r.conv != "" {
+		defer w.forget(r.conv)
+	}
 	if _, err := w.savepoint.ExecContext(bg); err != nil {
 		return fmt.Errorf("sqlite: savepoint: %w", err)
 	}
@@ -282,6 +309,7 @@ func (w *writer) runOp(r *request) error {
 }
 
 func (w *writer) abort(batch []*request, err error) {
+	w.forgetAll() // the cache may hold what is being rolled back
 	if _, rerr := w.rollback.ExecContext(bg); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
 	}
@@ -302,7 +330,7 @@ func (w *writer) close() error {
 	<-w.exited
 	var errs []error
 	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release,
-		w.rollbackTo, w.findDup, w.lastSeq, w.insertMsg, w.setSeq, w.convExists, w.memberExists} {
+		w.rollbackTo, w.findDup, w.readSeq, w.insertMsg, w.setSeq, w.convExists, w.memberExists} {
 		errs = append(errs, st.Close())
 	}
 	for _, st := range w.cache {

@@ -241,3 +241,55 @@ func TestCheckpointer(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCacheWithinBatch runs membership changes and appends in one batch:
+// the writer's cached membership and sequence state must follow each step.
+func TestCacheWithinBatch(t *testing.T) {
+	s := openInternal(t, Options{})
+	ctx := context.Background()
+	g, err := s.CreateGroup(ctx, "owner", "g", []string{"m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		seq int64
+		err error
+	}
+	appendAs := func(user, id string) func() outcome {
+		return func() outcome {
+			msg, _, err := s.Append(ctx, store.NewMessage{ConversationID: g.ID, Sender: user, ClientMsgID: id, Body: "x"})
+			return outcome{msg.Seq, err}
+		}
+	}
+	steps := []struct {
+		name string
+		run  func() outcome
+		want outcome
+	}{
+		{"m appends", appendAs("m", "1"), outcome{1, nil}},
+		{"m removed", func() outcome { return outcome{0, s.RemoveMember(ctx, g.ID, "m")} }, outcome{}},
+		{"m appends again", appendAs("m", "2"), outcome{0, store.ErrNotMember}},
+		{"m retries its first", appendAs("m", "1"), outcome{1, nil}},
+		{"x added", func() outcome { return outcome{0, s.AddMember(ctx, g.ID, "x", store.RoleMember)} }, outcome{}},
+		{"x appends", appendAs("x", "1"), outcome{2, nil}},
+		{"x reads all", func() outcome { seq, err := s.MarkRead(ctx, "x", g.ID, 99); return outcome{seq, err} }, outcome{2, nil}},
+		{"owner appends", appendAs("owner", "1"), outcome{3, nil}},
+	}
+	release := holdWriter(t, s)
+	results := make([]chan outcome, len(steps))
+	for i, st := range steps {
+		results[i] = make(chan outcome, 1)
+		go func() { results[i] <- st.run() }()
+		waitQueued(t, s, i+1) // keep the queue in step order
+	}
+	release()
+	for i, st := range steps {
+		got := <-results[i]
+		if got.seq != st.want.seq || !errors.Is(got.err, st.want.err) || (st.want.err == nil) != (got.err == nil) {
+			t.Errorf("%s: got seq %d err %v; want seq %d err %v", st.name, got.seq, got.err, st.want.seq, st.want.err)
+		}
+	}
+	if c, _ := s.Conversation(ctx, g.ID); c.LastSeq != 3 {
+		t.Errorf("LastSeq = %d, want 3", c.LastSeq)
+	}
+}
