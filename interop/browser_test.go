@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,9 +237,16 @@ func TestBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
+	// The browser gets its own HOME (where its crash reporter keeps its
+	// database) besides its profile, so it writes nothing outside temporary
+	// directories, and a marker variable by which reapBrowser finds every
+	// process it started.
+	profile, home := t.TempDir(), t.TempDir()
+	marker := "DUPLEX_INTEROP_BROWSER=" + profile
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
+		chromedp.Env(marker, "HOME="+home, "XDG_CONFIG_HOME="+home+"/.config", "XDG_CACHE_HOME="+home+"/.cache"),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
@@ -249,7 +258,12 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-proxy-server", true),
 	)
-	defer cancelAlloc() // kills the browser and waits for it to exit
+	defer func() {
+		cancelAlloc() // kills the browser and waits for its main process
+		// Its helper processes (zygote, renderers, crash reporter) exit a
+		// moment later; wait for them before the directories are removed.
+		reapBrowser(t, marker)
+	}()
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	defer cancelBrowser()
 	if err := chromedp.Do(browser); err != nil { // starts the browser
@@ -318,6 +332,37 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("server: Read ended with %v, want ErrMessageTooBig with status 1009", rep.term)
 		}
 	})
+}
+
+// reapBrowser waits until no process whose environment holds marker is
+// left, killing (by PID) any still there after 10s.
+func reapBrowser(t *testing.T, marker string) {
+	t.Helper()
+	want := append([]byte(marker), 0)
+	find := func() []int {
+		var pids []int
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil {
+				continue
+			}
+			env, err := os.ReadFile("/proc/" + d.Name() + "/environ")
+			if err == nil && bytes.Contains(env, want) {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if len(find()) == 0 {
+			return
+		}
+	}
+	for _, pid := range find() {
+		t.Errorf("chromium helper process %d still running 10s after the browser was closed; killing it", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
 
 // runPage loads url and waits for the page's window.__result.
