@@ -222,16 +222,21 @@ func (c *Conn) abort(err error) error {
 }
 
 // watch arranges for ctx's cancellation to interrupt blocking I/O by setting
-// a deadline in the past (set is nc.SetReadDeadline or nc.SetWriteDeadline).
-// It costs nothing for contexts that cannot be cancelled; otherwise
-// context.AfterFunc allocates once per call. stop reports false when ctx
-// fired, after which the stream state is unknown and the caller fails the
-// connection.
-func watch(ctx context.Context, set func(time.Time) error) (stop func() bool) {
+// a read (or write) deadline in the past. It costs nothing for contexts that
+// cannot be cancelled; otherwise context.AfterFunc allocates once per call.
+// stop reports false when ctx fired, after which the stream state is unknown
+// and the caller fails the connection.
+func (c *Conn) watch(ctx context.Context, write bool) (stop func() bool) {
 	if ctx.Done() == nil {
 		return nil
 	}
-	return context.AfterFunc(ctx, func() { set(time.Unix(1, 0)) })
+	return context.AfterFunc(ctx, func() {
+		if write {
+			c.nc.SetWriteDeadline(time.Unix(1, 0))
+		} else {
+			c.nc.SetReadDeadline(time.Unix(1, 0))
+		}
+	})
 }
 
 // lock takes a 1-slot channel lock, giving up when ctx is done or the

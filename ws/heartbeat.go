@@ -40,7 +40,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 	if c.closeSent {
 		err = fmt.Errorf("ws: ping after close: %w", ErrClosed)
 	} else {
-		stop := watch(ctx, c.nc.SetWriteDeadline)
+		stop := c.watch(ctx, true)
 		err = c.writeFrameLocked(true, false, opPing, p[:])
 		if stop != nil && !stop() {
 			err = c.abort(fmt.Errorf("ws: ping cancelled, connection closed: %w", context.Cause(ctx)))

@@ -88,7 +88,7 @@ func (c *Conn) writePrepared(ctx context.Context, typ MessageType, payload []byt
 	if c.closeSent {
 		return fmt.Errorf("ws: write after close: %w", ErrClosed)
 	}
-	stop := watch(ctx, c.nc.SetWriteDeadline)
+	stop := c.watch(ctx, true)
 	var err error
 	if _, werr := c.nc.Write(frame); werr != nil {
 		err = c.writeFailed(werr)

@@ -27,7 +27,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	if err := c.beginRead(); err != nil {
 		return 0, nil, err
 	}
-	stop := watch(ctx, c.nc.SetReadDeadline)
+	stop := c.watch(ctx, false)
 	typ, p, err := c.readMessage()
 	err = c.endRead(ctx, stop, err)
 	if err != nil {
@@ -47,7 +47,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := c.beginRead(); err != nil {
 		return 0, nil, err
 	}
-	stop := watch(ctx, c.nc.SetReadDeadline)
+	stop := c.watch(ctx, false)
 	typ, err := c.startReader()
 	if err != nil || c.mr.done {
 		err = c.endRead(ctx, stop, err)

@@ -75,7 +75,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin, rsv1 bool, op opcode, p []by
 	if c.closeSent {
 		return fmt.Errorf("ws: write after close: %w", ErrClosed)
 	}
-	stop := watch(ctx, c.nc.SetWriteDeadline)
+	stop := c.watch(ctx, true)
 	err := c.writeFrameLocked(fin, rsv1, op, p)
 	if stop != nil && !stop() {
 		err = c.abort(fmt.Errorf("ws: write cancelled, connection closed: %w", context.Cause(ctx)))

@@ -2,8 +2,8 @@ package ws
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 )
 
 // writerChunk is the fragment size of a streamed uncompressed message.
