@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -129,5 +130,30 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	}
 	if int64(len(msgs)) != c.LastSeq {
 		t.Errorf("%d messages stored, LastSeq %d", len(msgs), c.LastSeq)
+	}
+}
+
+// TestSecondStoreRefused: two Stores on one file would corrupt sequence
+// numbers (each writer trusts its own cache), so the second Open fails
+// until the first is closed.
+func TestSecondStoreRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "l.db")
+	first, err := sqlite.Open(ctx, sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := sqlite.Open(ctx, sqlite.Options{Path: path}); !errors.Is(err, sqlite.ErrLocked) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := openTemp(t, sqlite.Options{Path: path})
+	if err := second.Ping(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,6 +19,9 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
+
+// ErrLocked is returned by Open when another Store holds the database.
+var ErrLocked = errors.New("sqlite: database is in use by another Store")
 
 // Durability says when an acknowledged write is safe. See the package
 // documentation for exactly what each level survives.
@@ -131,6 +135,7 @@ type Store struct {
 	wdb    *sql.DB
 	w      *writer
 	ckpt   *checkpointer
+	lock   *os.File // flock held while open (nil where unsupported)
 	closed atomic.Bool
 	stmts  sync.Map // query -> *sql.Stmt on the reader pool
 	once   sync.Once
@@ -145,6 +150,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	lock, err := lockFile(opts.Path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, opts)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(ctx context.Context, opts Options) (*Store, error) {
 	wdb, err := sql.Open("sqlite", opts.dsn(false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
@@ -243,7 +264,11 @@ func (s *Store) Close() error {
 			errs = append(errs, st.(*sql.Stmt).Close())
 			return true
 		})
-		s.cerr = errors.Join(append(errs, s.read.Close())...)
+		errs = append(errs, s.read.Close())
+		if s.lock != nil {
+			errs = append(errs, s.lock.Close())
+		}
+		s.cerr = errors.Join(errs...)
 	})
 	return s.cerr
 }
