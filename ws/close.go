@@ -20,20 +20,28 @@ const maxCloseReason = maxControlPayload - 2
 // *CloseError); otherwise Close reads and discards messages itself. A server
 // then closes TCP; a client first waits for the server to close it. Close
 // returns nil when the handshake completed, and an error when the peer did
-// not answer in time (the connection is closed either way). Calling Close
-// again, or after the peer's close frame, returns an error wrapping
+// not answer in time (the connection is closed either way). A concurrent
+// second Close waits for the first; Close after the connection closed
+// (including after the peer's close frame) returns an error wrapping
 // ErrClosed.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if !validCloseCode(code) || len(reason) > maxCloseReason || !utf8.ValidString(reason) {
 		return fmt.Errorf("%w: code %d, %d-byte reason", ErrInvalidClose, int(code), len(reason))
 	}
+	if c.isClosed() {
+		return c.closedErr("close")
+	}
 	var buf [maxControlPayload]byte
 	buf[0], buf[1] = byte(code>>8), byte(code)
 	n := 2 + copy(buf[2:], reason)
-	if c.isClosed() {
-		return fmt.Errorf("ws: close: %w", ErrClosed)
-	}
-	if !c.writeClose(buf[:n]) {
+	c.closing.Store(true)
+	sent, already := c.writeClose(buf[:n])
+	switch {
+	case already:
+		// Another Close (or a failure) is running the handshake.
+		c.waitClosed()
+		return c.closedErr("close")
+	case !sent:
 		c.closeTCP()
 		return fmt.Errorf("ws: close: close frame not sent: %w", ErrClosed)
 	}
@@ -42,22 +50,31 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	return err
 }
 
+// waitClosed waits for the TCP connection to be closed, at most
+// closeTimeout.
+func (c *Conn) waitClosed() bool {
+	t := time.NewTimer(closeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.closed:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 // awaitPeerClose waits for the peer's close frame after ours was sent.
 func (c *Conn) awaitPeerClose() error {
 	if !c.reading.CompareAndSwap(false, true) {
 		// A reader is active: it runs the rest of the handshake and
 		// closes TCP.
-		t := time.NewTimer(closeTimeout)
-		defer t.Stop()
-		select {
-		case <-c.closed:
-			return nil
-		case <-t.C:
+		if !c.waitClosed() {
 			return errors.New("ws: close: no close frame from the peer within 5s")
 		}
+		return nil
 	}
 	defer c.reading.Store(false)
-	if c.readErr != nil {
+	if c.getReadErr() != nil {
 		return nil // the read side already ended (peer closed or failed)
 	}
 	c.nc.SetReadDeadline(time.Now().Add(closeTimeout))
@@ -65,11 +82,11 @@ func (c *Conn) awaitPeerClose() error {
 	for {
 		ev, err := c.nextEvent()
 		if err != nil {
-			c.readErr = err
+			c.setReadErr(err)
 			return fmt.Errorf("ws: close: waiting for the peer's close frame: %w", err)
 		}
 		if ev.kind == evControl && ev.op == opClose {
-			c.readErr = c.peerClosed(ev)
+			c.peerClosed(ev)
 			return nil
 		}
 		if ev.kind == evControl && ev.op == opPong {

@@ -75,7 +75,9 @@ type Conn struct {
 	rerr    error // read error held back until buffered input is consumed
 	msg     *[]byte
 	mr      msgReader
-	readErr error // sticky: the read side is finished
+	readErr atomic.Pointer[error] // sticky: the read side is finished
+	recvs   atomic.Uint32         // reads that returned bytes, for the heartbeat
+	closing atomic.Bool           // Close is running the handshake
 	limit   atomic.Int64
 	decomp  *decompressor
 	small   [smallReadSize]byte
@@ -89,6 +91,7 @@ type Conn struct {
 
 	closed    chan struct{}
 	closeOnce sync.Once
+	cause     error // why closeTCP was called, when not by Close; set before closed is closed
 
 	pingMu sync.Mutex
 	pings  map[uint64]chan struct{}
@@ -186,9 +189,14 @@ func (c *Conn) isClosed() bool {
 // closeTCP closes the underlying connection once and releases the pooled
 // state no one is using; the active reader or writer releases the rest when
 // it finishes.
-func (c *Conn) closeTCP() error {
+func (c *Conn) closeTCP() error { return c.closeTCPCause(nil) }
+
+// closeTCPCause is closeTCP recording why, for the errors of operations that
+// fail afterwards (nil: an ordinary close).
+func (c *Conn) closeTCPCause(cause error) error {
 	err := ErrClosed
 	c.closeOnce.Do(func() {
+		c.cause = cause
 		close(c.closed)
 		err = c.nc.Close()
 		if c.reading.CompareAndSwap(false, true) {
@@ -213,6 +221,28 @@ func (c *Conn) CloseNow() error {
 		return fmt.Errorf("ws: close: %w", err)
 	}
 	return nil
+}
+
+// closedErr is the error of an operation attempted after closeTCP: it wraps
+// ErrClosed and, when the heartbeat closed the connection, ErrPongTimeout.
+func (c *Conn) closedErr(op string) error {
+	if c.cause != nil {
+		return fmt.Errorf("ws: %s: %w", op, c.cause)
+	}
+	return fmt.Errorf("ws: %s: %w", op, ErrClosed)
+}
+
+// getReadErr returns the sticky read error, or nil.
+func (c *Conn) getReadErr() error {
+	if p := c.readErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setReadErr records the sticky read error (the first one wins).
+func (c *Conn) setReadErr(err error) {
+	c.readErr.CompareAndSwap(nil, &err)
 }
 
 // abort closes the connection after a broken read or write and returns err.
@@ -250,12 +280,12 @@ func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
 		case <-ctx.Done():
 			return fmt.Errorf("ws: waiting to write: %w", ctx.Err())
 		case <-c.closed:
-			return fmt.Errorf("ws: write: %w", ErrClosed)
+			return c.closedErr("write")
 		}
 	}
 	if c.isClosed() {
 		<-mu
-		return fmt.Errorf("ws: write: %w", ErrClosed)
+		return c.closedErr("write")
 	}
 	return nil
 }

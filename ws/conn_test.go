@@ -548,7 +548,7 @@ func TestConnHeartbeat(t *testing.T) {
 	raw.Write(maskedFrame(true, opPong, string(p)))
 	select {
 	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
+		if !errors.Is(err, net.ErrClosed) || !errors.Is(err, ErrPongTimeout) {
 			t.Fatalf("read ended with %v", err)
 		}
 	case <-time.After(5 * time.Second):

@@ -56,7 +56,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("ws: waiting for pong: %w", context.Cause(ctx))
 	case <-c.closed:
-		return fmt.Errorf("ws: waiting for pong: %w", ErrClosed)
+		return c.closedErr("waiting for pong")
 	}
 }
 
@@ -74,9 +74,15 @@ func (c *Conn) gotPong(p []byte) {
 	c.pingMu.Unlock()
 }
 
-// heartbeat pings every interval and closes the connection when a pong
-// takes longer than timeout. It runs only when a ping interval is
-// configured and exits when the connection closes.
+// errPongTimeout is the cause recorded when the heartbeat closes a
+// connection: operations then fail with both ErrPongTimeout and ErrClosed.
+var errPongTimeout = fmt.Errorf("%w, %w", ErrPongTimeout, ErrClosed)
+
+// heartbeat pings every interval and closes the connection when the peer
+// looks dead: no pong within timeout and no other input either, while a
+// reader was waiting for input (without a reader, pongs cannot be seen, so
+// nothing is concluded). It runs only when a ping interval is configured and
+// exits when the connection closes.
 func (c *Conn) heartbeat(interval, timeout time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -86,16 +92,20 @@ func (c *Conn) heartbeat(interval, timeout time.Duration) {
 			return
 		case <-t.C:
 		}
+		if !c.reading.Load() {
+			continue
+		}
+		recvs := c.recvs.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := c.Ping(ctx)
 		cancel()
-		if err != nil && ctx.Err() != nil && !c.isClosed() {
-			// No pong in time: the peer or the path is dead, so a close
-			// handshake would not complete either.
-			c.closeTCP()
+		switch {
+		case err == nil:
+		case c.isClosed():
 			return
-		}
-		if err != nil {
+		case ctx.Err() != nil && c.recvs.Load() == recvs && c.reading.Load():
+			// A close handshake would not complete either.
+			c.closeTCPCause(errPongTimeout)
 			return
 		}
 	}

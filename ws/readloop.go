@@ -73,19 +73,21 @@ func (c *Conn) beginRead() error {
 		}
 		c.mr.stop = nil
 	} else if !c.reading.CompareAndSwap(false, true) {
-		if c.readErr != nil || c.isClosed() {
-			return fmt.Errorf("ws: read: %w", ErrClosed)
+		if c.closing.Load() || c.isClosed() {
+			if err := c.getReadErr(); err != nil {
+				return err
+			}
+			return c.closedErr("read")
 		}
 		return errors.New("ws: concurrent reads on one Conn")
 	}
-	if c.readErr != nil {
-		err := c.readErr
+	if err := c.getReadErr(); err != nil {
 		c.reading.Store(false)
 		return err
 	}
 	if c.isClosed() {
 		c.reading.Store(false)
-		return fmt.Errorf("ws: read: %w", ErrClosed)
+		return c.closedErr("read")
 	}
 	putBuf(c.msg)
 	c.msg = nil
@@ -104,12 +106,13 @@ func (c *Conn) endRead(ctx context.Context, stop func() bool, err error) error {
 		if cancelled || ctx.Err() != nil {
 			err = c.abort(fmt.Errorf("ws: read cancelled, connection closed: %w", context.Cause(ctx)))
 		}
-		c.readErr = err
+		c.setReadErr(err)
+		err = c.getReadErr()
 		c.releaseReadState()
 	} else if cancelled {
 		// The message is complete but the deadline was forced into the
 		// past: the next read would fail anyway.
-		c.readErr = c.abort(fmt.Errorf("ws: read cancelled, connection closed: %w", context.Cause(ctx)))
+		c.setReadErr(c.abort(fmt.Errorf("ws: read cancelled, connection closed: %w", context.Cause(ctx))))
 		c.releaseReadState()
 	} else if c.rpos == c.rend && !c.mr.reading && !c.mr.inRbuf {
 		putBuf(c.rbuf)
@@ -278,6 +281,7 @@ func (c *Conn) fill() error {
 	c.rpos, c.rend = 0, int32(n)
 	c.rfull = n == len(buf)
 	if n > 0 {
+		c.recvs.Add(1)
 		c.rerr = err
 		return nil
 	}
@@ -291,7 +295,7 @@ func (c *Conn) fill() error {
 func (c *Conn) readFailed(err error) error {
 	switch {
 	case c.isClosed():
-		return fmt.Errorf("ws: read: %w", ErrClosed)
+		return c.closedErr("read")
 	case errors.Is(err, io.EOF):
 		return c.abort(&failError{code: StatusAbnormalClosure,
 			err: fmt.Errorf("ws: connection closed without a close frame: %w", io.ErrUnexpectedEOF)})
@@ -332,6 +336,7 @@ func (c *Conn) peerClosed(ev event) error {
 		payload = echo[:]
 	}
 	c.writeClose(payload)
+	c.setReadErr(ce)
 	if c.role == roleClient {
 		c.awaitEOF()
 	}
@@ -355,9 +360,10 @@ func (c *Conn) awaitEOF() {
 // not lost to a TCP reset, and closes. It returns err carrying code.
 func (c *Conn) fail(code StatusCode, err error) error {
 	ferr := &failError{code: code, err: err}
+	c.setReadErr(ferr)
 	var p [2]byte
 	p[0], p[1] = byte(code>>8), byte(code)
-	if c.writeClose(p[:]) {
+	if sent, _ := c.writeClose(p[:]); sent {
 		type closeWriter interface{ CloseWrite() error }
 		if cw, ok := c.nc.(closeWriter); ok && cw.CloseWrite() == nil {
 			c.awaitEOF()

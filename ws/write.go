@@ -141,7 +141,7 @@ func (c *Conn) writev(tc *net.TCPConn, fin, rsv1 bool, op opcode, p []byte) erro
 
 func (c *Conn) writeFailed(err error) error {
 	if c.isClosed() {
-		return fmt.Errorf("ws: write: %w", ErrClosed)
+		return c.closedErr("write")
 	}
 	return c.abort(fmt.Errorf("ws: write: %w", err))
 }
@@ -161,16 +161,17 @@ func (c *Conn) writeControl(op opcode, p []byte, wait time.Duration) bool {
 
 // writeClose sends a close frame with payload unless one was sent already,
 // bounding the wait for other writers and the write itself by closeTimeout.
-// It reports whether this call sent it.
-func (c *Conn) writeClose(payload []byte) bool {
+// sent reports whether this call sent it, already whether an earlier call
+// did.
+func (c *Conn) writeClose(payload []byte) (sent, already bool) {
 	if !c.lockTimeout(c.frameMu, closeTimeout) {
-		return false
+		return false, false
 	}
 	defer func() { <-c.frameMu }()
 	if c.closeSent {
-		return false
+		return false, true
 	}
 	c.closeSent = true
 	c.nc.SetWriteDeadline(time.Now().Add(closeTimeout))
-	return c.writeFrameLocked(true, false, opClose, payload) == nil
+	return c.writeFrameLocked(true, false, opClose, payload) == nil, false
 }
