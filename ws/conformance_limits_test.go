@@ -58,6 +58,20 @@ func TestConformanceReadLimit(t *testing.T) {
 			pr.peer.writeFrame(frame{fin: true, rsv: bitRSV1, op: opBinary, payload: body})
 			pr.failsWith(ws.StatusMessageTooBig, ws.ErrMessageTooBig)
 		})
+		t.Run("compressedNoFin", func(t *testing.T) {
+			// Incompressible data in compressed fragments that never end:
+			// the limit must hold while the message is still arriving, or a
+			// peer can make us buffer without bound.
+			pr := h.start(t, config{readLimit: testLimit})
+			body := pr.peer.deflate.compress(testPayload(opBinary, 4*testLimit, 10))
+			q := len(body) / 4
+			pr.peer.writeFrames(
+				frame{rsv: bitRSV1, op: opBinary, payload: body[:q]},
+				frame{op: opCont, payload: body[q : 2*q]},
+				frame{op: opCont, payload: body[2*q : 3*q]},
+			)
+			pr.failsWith(ws.StatusMessageTooBig, ws.ErrMessageTooBig)
+		})
 		t.Run("bombFragmented", func(t *testing.T) {
 			pr := h.start(t, config{readLimit: testLimit})
 			var buf bytes.Buffer

@@ -158,3 +158,21 @@ func TestConformanceUTF8ValidSplit(t *testing.T) {
 		pr.closeNormally()
 	})
 }
+
+// TestConformanceUTF8FailFastCompressed is the fail-fast rule for
+// compressed messages: the first fragment carries a complete, flushed
+// deflate block whose text is already invalid, and nothing follows. The
+// package promises 1007 "at the first bad byte", so inflating must be
+// incremental too.
+func TestConformanceUTF8FailFastCompressed(t *testing.T) {
+	for _, m := range modes[1:] {
+		t.Run(m.name, func(t *testing.T) {
+			forEachSide(t, m, func(t *testing.T, h harness) {
+				pr := h.start(t, config{})
+				body := pr.peer.deflate.compress([]byte("fine so far, then \xed\xa0\x80 and more"))
+				pr.peer.writeFrame(frame{rsv: bitRSV1, op: opText, payload: body})
+				pr.failsWith(ws.StatusInvalidPayload, ws.ErrInvalidUTF8)
+			})
+		})
+	}
+}
