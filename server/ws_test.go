@@ -63,9 +63,7 @@ func TestWSRefusals(t *testing.T) {
 				if w := tc.waitType("welcome"); w.User != "alice" {
 					t.Fatalf("welcome for %q", w.User)
 				}
-				// CloseNow, not Close: a close handshake while the reader
-				// goroutine reads trips a data race inside ws (reported).
-				c.CloseNow()
+				c.Close(ws.StatusNormalClosure, "")
 				return
 			}
 			if err == nil {

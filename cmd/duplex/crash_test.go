@@ -305,9 +305,7 @@ func (c *crashClient) run(ctx context.Context, url string, window int, total *at
 		}
 		c.acked[a.ClientMsgID] = ackInfo{conv: a.Conv, seq: a.Seq}
 	}
-	// The deferred CloseNow ends the connection: Close's handshake would
-	// race with the reader goroutine inside ws (see the report to its
-	// owner), and the server does not need it.
+	conn.Close(ws.StatusNormalClosure, "")
 }
 
 type syncedMsg struct {
