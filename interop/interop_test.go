@@ -392,6 +392,9 @@ type pair struct {
 	// lastPings keeps pings out of the compressed traffic, for peers that
 	// cannot mix them (see peer_gws_test.go).
 	lastPings bool
+	// halfUncompressed says our side sends every other message
+	// uncompressed on purpose, which relaxes the burst's ratio bound.
+	halfUncompressed bool
 }
 
 // session is one connection of a pair, torn down when the test ends.
@@ -567,14 +570,20 @@ func (s *session) burst(t *testing.T, ctx context.Context) {
 	if err := <-sendErr; err != nil {
 		t.Fatalf("burst: send: %v", err)
 	}
+	// Context takeover compresses these messages to about a fifth; half
+	// of them sent as they are stays well under three quarters.
+	ctxBound := 0.5
+	if s.p.halfUncompressed {
+		ctxBound = 0.75
+	}
 	written := s.p.wire.written.Load() - before
 	ratio := float64(written) / float64(total)
 	t.Logf("burst: our side wrote %d bytes on the wire for %d bytes of messages (%.2f)", written, total, ratio)
 	switch {
 	case !s.deflt && written < int64(total):
 		t.Errorf("burst: wrote %d bytes for %d bytes of messages without compression", written, total)
-	case s.deflt && s.ourCtx && ratio > 0.5:
-		t.Errorf("burst: ratio %.2f with context takeover, want <= 0.5: is the window kept between messages?", ratio)
+	case s.deflt && s.ourCtx && ratio > ctxBound:
+		t.Errorf("burst: ratio %.2f with context takeover, want <= %.2f: is the window kept between messages?", ratio, ctxBound)
 	case s.deflt && !s.ourCtx && ratio >= 1:
 		t.Errorf("burst: ratio %.2f with permessage-deflate, want < 1: are messages compressed?", ratio)
 	}

@@ -17,15 +17,16 @@ import (
 
 // ourEndpoint adapts a ws.Conn. With stream set it reads through Reader and
 // writes through Writer in chunks, so messages go out fragmented; otherwise
-// it uses Read and Write. With prepared set every other message goes out
-// through WritePrepared, interleaving prepared and per-connection encodings
-// in one compression context.
+// it uses Read and Write. With prepared (or uncompressed) set every other
+// message goes out through WritePrepared (or WriteUncompressed), mixing
+// other encodings into one compression context.
 type ourEndpoint struct {
-	c        *ws.Conn
-	stream   bool
-	prepared bool
-	sent     atomic.Int64
-	in       *inbox
+	c            *ws.Conn
+	stream       bool
+	prepared     bool
+	uncompressed bool
+	sent         atomic.Int64
+	in           *inbox
 }
 
 // streamChunk is the size of each Write to a ws.Writer in stream mode: not
@@ -33,7 +34,7 @@ type ourEndpoint struct {
 const streamChunk = 7000
 
 func newOurEndpoint(c *ws.Conn, side ourSide) *ourEndpoint {
-	e := &ourEndpoint{c: c, stream: side.stream, prepared: side.prepared, in: newInbox()}
+	e := &ourEndpoint{c: c, stream: side.stream, prepared: side.prepared, uncompressed: side.uncompressed, in: newInbox()}
 	go e.readLoop()
 	return e
 }
@@ -66,7 +67,11 @@ func (e *ourEndpoint) readLoop() {
 }
 
 func (e *ourEndpoint) send(ctx context.Context, typ ws.MessageType, p []byte) error {
-	if e.prepared && e.sent.Add(1)%2 == 0 {
+	alternate := (e.prepared || e.uncompressed) && e.sent.Add(1)%2 == 0
+	if alternate && e.uncompressed {
+		return e.c.WriteUncompressed(ctx, typ, p)
+	}
+	if alternate && e.prepared {
 		pm, err := ws.NewPreparedMessage(typ, p)
 		if err != nil {
 			return err
@@ -112,7 +117,9 @@ type ourSide struct {
 	compression ws.CompressionOptions
 	stream      bool // Reader and Writer instead of Read and Write
 	prepared    bool // every other message through WritePrepared
-	tls         bool // wss:// (when our side is the server)
+	// uncompressed sends every other message through WriteUncompressed.
+	uncompressed bool
+	tls          bool // wss:// (when our side is the server)
 }
 
 // ourServer serves ws.Accept with side's options; compressed waits for the
@@ -167,12 +174,13 @@ func ourClientPair(srv *echoServer, side ourSide, want negotiation) pair {
 		return newOurEndpoint(c, side), resp.Header, nil
 	}
 	return pair{
-		dial:          dial,
-		reports:       srv.reports,
-		ourServer:     false,
-		ourCompressed: func() (bool, error) { return last.Load(), nil },
-		wire:          wire,
-		want:          want,
+		dial:             dial,
+		reports:          srv.reports,
+		ourServer:        false,
+		ourCompressed:    func() (bool, error) { return last.Load(), nil },
+		wire:             wire,
+		want:             want,
+		halfUncompressed: side.uncompressed,
 	}
 }
 
@@ -181,12 +189,13 @@ func ourClientPair(srv *echoServer, side ourSide, want negotiation) pair {
 func ourServerPair(t *testing.T, side ourSide, want negotiation, dial peerDial) pair {
 	srv, compressed := ourServer(t, side)
 	return pair{
-		dial:          func(ctx context.Context) (endpoint, http.Header, error) { return dial(ctx, srv.url, srv.tls) },
-		reports:       srv.reports,
-		ourServer:     true,
-		ourCompressed: compressed,
-		wire:          srv.wire,
-		want:          want,
+		dial:             func(ctx context.Context) (endpoint, http.Header, error) { return dial(ctx, srv.url, srv.tls) },
+		reports:          srv.reports,
+		ourServer:        true,
+		ourCompressed:    compressed,
+		wire:             srv.wire,
+		want:             want,
+		halfUncompressed: side.uncompressed,
 	}
 }
 
@@ -200,4 +209,8 @@ var (
 	// ourCtxPrepared and ourNoCtxPrepared mix WritePrepared with Write.
 	ourCtxPrepared   = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, prepared: true}
 	ourNoCtxPrepared = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, prepared: true}
+	// ourCtxMixed sends every other message uncompressed: those must stay
+	// out of the sliding window, which the peer builds from compressed
+	// messages only.
+	ourCtxMixed = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, uncompressed: true}
 )

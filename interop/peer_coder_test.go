@@ -112,6 +112,7 @@ func TestCoderClientOurServer(t *testing.T) {
 		{"noctx", ourNoCtx, coderNoCtx, wantNoCtx},
 		{"ctx-stream", ourCtxStream, coderCtx, wantCtx},
 		{"ctx-prepared", ourCtxPrepared, coderCtx, wantCtx},
+		{"ctx-uncompressed-mixed", ourCtxMixed, coderCtx, wantCtx},
 		{"noctx-prepared", ourNoCtxPrepared, coderCtx, wantNoCtx},
 	}
 	for _, tc := range tests {
@@ -137,6 +138,7 @@ func TestCoderServerOurClient(t *testing.T) {
 		{"noctx", ourNoCtx, coderNoCtx, wantNoCtx},
 		{"ctx-stream", ourCtxStream, coderCtx, wantCtx},
 		{"ctx-prepared", ourCtxPrepared, coderCtx, wantCtx},
+		{"ctx-uncompressed-mixed", ourCtxMixed, coderCtx, wantCtx},
 		{"noctx-prepared", ourNoCtxPrepared, coderCtx, wantNoCtx},
 	}
 	for _, tc := range tests {

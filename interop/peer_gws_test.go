@@ -163,6 +163,7 @@ func TestGWSClientOurServer(t *testing.T) {
 		{"peer-noctx", ourCtx, gwsNoCtx, wantServerNoCtx},
 		{"ctx-stream", ourCtxStream, gwsCtx, wantCtx},
 		{"ctx-prepared", ourCtxPrepared, gwsCtx, wantCtx},
+		{"ctx-uncompressed-mixed", ourCtxMixed, gwsCtx, wantCtx},
 		{"noctx-prepared", ourNoCtxPrepared, gwsCtx, wantNoCtx},
 		// Our server must either decline the offer or honour the 1 KiB
 		// window; either way every echo must inflate at the client.
@@ -190,6 +191,7 @@ func TestGWSServerOurClient(t *testing.T) {
 		{"peer-noctx", ourCtx, gwsNoCtx, wantNoCtx},
 		{"ctx-stream", ourCtxStream, gwsCtx, wantCtx},
 		{"ctx-prepared", ourCtxPrepared, gwsCtx, wantCtx},
+		{"ctx-uncompressed-mixed", ourCtxMixed, gwsCtx, wantCtx},
 		{"noctx-prepared", ourNoCtxPrepared, gwsCtx, wantNoCtx},
 		// gws answers server_max_window_bits=10, which a client must accept
 		// (RFC 7692 section 7.1.2.1) and inflate with.
