@@ -139,6 +139,8 @@ type failCase struct {
 	// deflate limits the case to modes that compress (true) or that do not
 	// (false); nil runs it in every mode.
 	deflate *bool
+	// echoed is how many complete messages come back before the close.
+	echoed int
 }
 
 var (
@@ -156,6 +158,9 @@ func runFailCases(t *testing.T, cases []failCase) {
 			t.Run(c.name, func(t *testing.T) {
 				pr := h.start(t, config{})
 				pr.peer.writeFrames(c.frames...)
+				for range c.echoed {
+					pr.peer.readMessage()
+				}
 				pr.failsWith(c.code, c.errIs)
 			})
 		}
@@ -211,7 +216,7 @@ func TestConformanceFragmentationRules(t *testing.T) {
 	runFailCases(t, []failCase{
 		{name: "continuationFirst", frames: []frame{{fin: true, op: opCont, payload: []byte("x")}}, code: 1002, errIs: ws.ErrProtocol},
 		{name: "continuationNoFinFirst", frames: []frame{{op: opCont, payload: []byte("x")}}, code: 1002, errIs: ws.ErrProtocol},
-		{name: "continuationAfterMessage", frames: []frame{{fin: true, op: opBinary, payload: []byte("x")}, {fin: true, op: opCont, payload: []byte("y")}}, code: 1002, errIs: ws.ErrProtocol},
+		{name: "continuationAfterMessage", frames: []frame{{fin: true, op: opBinary, payload: []byte("x")}, {fin: true, op: opCont, payload: []byte("y")}}, code: 1002, errIs: ws.ErrProtocol, echoed: 1},
 		{name: "textInsideText", frames: []frame{{op: opText, payload: []byte("a")}, {fin: true, op: opText, payload: []byte("b")}}, code: 1002, errIs: ws.ErrProtocol},
 		{name: "binaryInsideText", frames: []frame{{op: opText, payload: []byte("a")}, {fin: true, op: opBinary, payload: []byte("b")}}, code: 1002, errIs: ws.ErrProtocol},
 		{name: "textInsideBinary", frames: []frame{{op: opBinary, payload: []byte("a")}, {op: opCont}, {fin: true, op: opText}}, code: 1002, errIs: ws.ErrProtocol},
