@@ -121,6 +121,8 @@ type config struct {
 	compression *ws.CompressionOptions
 	// noCheckHandshake skips asserting the default negotiation.
 	noCheckHandshake bool
+	// pingInterval and pongTimeout set our side's heartbeat.
+	pingInterval, pongTimeout time.Duration
 }
 
 // pair is a connected (raw peer, our Conn) couple.
@@ -183,7 +185,7 @@ func startServer(t testing.TB, h harness, cfg config, comp ws.CompressionOptions
 	conns := make(chan *ws.Conn, 1)
 	acceptErr := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: comp, ReadLimit: cfg.readLimit})
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: comp, ReadLimit: cfg.readLimit, PingInterval: cfg.pingInterval, PongTimeout: cfg.pongTimeout})
 		if err != nil {
 			acceptErr <- err
 			return
@@ -309,7 +311,7 @@ func startClientErr(t testing.TB, h harness, cfg config, comp ws.CompressionOpti
 	ctx, cancel := context.WithCancel(context.Background())
 	dctx, dcancel := context.WithTimeout(ctx, ioTimeout)
 	defer dcancel()
-	c, _, err := ws.Dial(dctx, "ws://"+ln.Addr().String()+"/", &ws.DialOptions{Compression: comp, ReadLimit: cfg.readLimit})
+	c, _, err := ws.Dial(dctx, "ws://"+ln.Addr().String()+"/", &ws.DialOptions{Compression: comp, ReadLimit: cfg.readLimit, PingInterval: cfg.pingInterval, PongTimeout: cfg.pongTimeout})
 	if err != nil {
 		ln.Close() // unblocks Accept if Dial never connected
 		a := <-acc
