@@ -176,3 +176,46 @@ func TestConformanceWriteAfterClose(t *testing.T) {
 		pr.wantNil()
 	})
 }
+
+// TestConformanceDataAfterPeerClose: frames after the peer's close frame
+// are ignored (RFC 6455 section 5.5.1: the close frame is the last one).
+func TestConformanceDataAfterPeerClose(t *testing.T) {
+	forEach(t, func(t *testing.T, h harness) {
+		pr := h.start(t, config{})
+		pr.peer.writeFrames(
+			frame{fin: true, op: opClose, payload: closePayload(1000, "")},
+			frame{fin: true, op: opText, payload: []byte("ignored")},
+			frame{fin: true, op: opPing, payload: []byte("ignored")},
+		)
+		pr.peer.expectClose(1000)
+		if pr.peer.client {
+			pr.peer.expectEOF()
+		} else {
+			pr.peer.nc.Close()
+		}
+		pr.wantResult(ws.StatusNormalClosure)
+	})
+}
+
+// TestConformanceSimultaneousClose: both ends send a close frame at once
+// (RFC 6455 section 7.1.3 allows it); Close still completes cleanly.
+func TestConformanceSimultaneousClose(t *testing.T) {
+	forEach(t, func(t *testing.T, h harness) {
+		pr := h.start(t, config{serve: func(ctx context.Context, c *ws.Conn) error {
+			return c.Close(ws.StatusGoingAway, "")
+		}})
+		pr.peer.writeFrame(frame{fin: true, op: opClose, payload: closePayload(1000, "")})
+		// Our side's own close (1001) crossed ours; it must not send a
+		// second close frame.
+		f := pr.peer.readFrame()
+		if code, _, _ := parseClose(f.payload); f.op != opClose || (code != 1001 && code != 1000) {
+			t.Fatalf("got %v code %d, want one close frame", f, code)
+		}
+		if pr.peer.client {
+			pr.peer.expectEOF()
+		} else {
+			pr.peer.nc.Close()
+		}
+		pr.wantNil()
+	})
+}
