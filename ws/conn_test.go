@@ -714,3 +714,41 @@ func TestPreparedMessageSharedFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestConnCompressedFailsEarly: invalid UTF-8 and an oversized inflation in
+// the first fragment of a compressed message fail the connection before the
+// message ends.
+func TestConnCompressedFailsEarly(t *testing.T) {
+	comp := newCompressor(1, 15, false)
+	defer comp.release()
+	tests := []struct {
+		name  string
+		op    opcode
+		plain []byte
+		limit int64
+		want  StatusCode
+	}{
+		{"invalid utf8", opText, []byte("fine so far, then \xed\xa0\x80 and more"), 0, StatusInvalidPayload},
+		{"bomb", opBinary, make([]byte, 1<<20), 64 << 10, StatusMessageTooBig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, srv := rawServer(t, func(c *connConfig) {
+				c.deflate = &deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15}
+				c.readLimit = tt.limit
+			})
+			body := comp.compress(nil, tt.plain)
+			raw.Write(frameSpec{rsv: bitRSV1, op: tt.op, mask: true, payload: body}.bytes())
+			errc := make(chan error, 1)
+			go func() { _, _, err := srv.Read(context.Background()); errc <- err }()
+			_, op, p := rawServerFrame(t, raw)
+			if op != opClose || StatusCode(p[0])<<8|StatusCode(p[1]) != tt.want {
+				t.Fatalf("got op %d %x, want close %d", op, p, tt.want)
+			}
+			raw.Close()
+			if err := <-errc; CloseStatus(err) != tt.want {
+				t.Fatalf("Read: %v", err)
+			}
+		})
+	}
+}

@@ -36,7 +36,7 @@ package ws
 // as UTF-8 byte by byte as it arrives, across frame and buffer boundaries.
 // Compressed messages are validated by the caller after decompression.
 //
-// The parser is about 60 bytes and owns no buffer while idle: a control
+// The parser is about 110 bytes and owns no buffer while idle: a control
 // payload split across two feeds is gathered in a pooled 125-byte buffer
 // that is returned on the next feed. An event loop can therefore read a
 // readable socket into a pooled buffer, feed it to the connection's parser

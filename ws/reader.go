@@ -48,18 +48,9 @@ func (c *Conn) startReader() (MessageType, error) {
 			c.mr.done = !c.mr.inMessage && len(ev.data) == 0
 			return typ, nil
 		}
-		// Compressed: gather and inflate the whole message.
-		var buf []byte
-		for {
-			buf = c.appendMsg(buf, ev.data)
-			if ev.fin {
-				break
-			}
-			if ev, err = c.nextControlOrData(); err != nil {
-				return 0, err
-			}
-		}
-		out, err := c.inflate(typ, buf)
+		// Compressed: inflate the whole message (failing as early as
+		// Read does), then serve it.
+		out, err := c.inflateMessage(ev)
 		if err != nil {
 			return 0, err
 		}

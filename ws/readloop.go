@@ -157,26 +157,20 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			}
 			continue
 		}
+		if ev.compressed {
+			buf, err := c.inflateMessage(ev)
+			return MessageType(ev.op), buf, err
+		}
 		if ev.first && ev.fin {
-			if ev.compressed {
-				buf, err := c.inflate(MessageType(ev.op), ev.data)
-				return MessageType(ev.op), buf, err
-			}
 			// The whole message arrived in one read: hand out the read
 			// buffer itself.
 			c.mr.inRbuf = true
 			return MessageType(ev.op), ev.data, nil
 		}
 		buf = c.appendMsg(buf, ev.data)
-		if !ev.fin {
-			continue
+		if ev.fin {
+			return MessageType(ev.op), buf, nil
 		}
-		if ev.compressed {
-			if buf, err = c.inflate(MessageType(ev.op), buf); err != nil {
-				return 0, nil, err
-			}
-		}
-		return MessageType(ev.op), buf, nil
 	}
 }
 
@@ -371,33 +365,4 @@ func (c *Conn) fail(code StatusCode, err error) error {
 	}
 	c.closeTCP()
 	return ferr
-}
-
-// inflate decompresses a gathered message into a new pooled buffer and
-// validates text.
-func (c *Conn) inflate(typ MessageType, src []byte) ([]byte, error) {
-	if c.decomp == nil {
-		c.decomp = c.newDecompressor()
-	}
-	limit := c.limit.Load()
-	nb := getBuf(int(min(int64(max(4*len(src), 512)), limit)))
-	out, err := c.decomp.decompress((*nb)[:0], src, limit)
-	putBuf(c.msg)
-	if cap(out) == cap(*nb) {
-		c.msg = nb
-	} else {
-		putBuf(nb)
-		c.msg = nil // grown by append: not from the pool
-	}
-	if err != nil {
-		code := StatusInvalidPayload
-		if errors.Is(err, ErrMessageTooBig) {
-			code = StatusMessageTooBig
-		}
-		return nil, c.fail(code, fmt.Errorf("ws: decompressing: %w", err))
-	}
-	if typ == MessageText && !validUTF8(out) {
-		return nil, c.fail(StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8))
-	}
-	return out, nil
 }

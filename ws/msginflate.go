@@ -1,0 +1,123 @@
+package ws
+
+// Inflating received messages. The decompressor (deflate.go) works on whole
+// messages, and a flate reader releases output only at the end of a deflate
+// block, so a compressed message could hide invalid UTF-8, or a
+// decompression bomb, until its last frame. To fail early anyway, while the
+// frames of a fragmented compressed message arrive, the gathered prefix is
+// trial-inflated whenever it has doubled in size since the last trial (so
+// all trials together cost at most about twice one full inflation): invalid
+// UTF-8 in the output so far fails with 1007, output beyond the read limit
+// with 1009, corrupt data with 1007, all before the rest of the message is
+// read. A single-frame message is inflated once, from the read buffer,
+// without gathering.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// trialScratch is the buffer trial output streams through.
+const trialScratch = 16 << 10
+
+// inflateMessage gathers the compressed message whose first payload event
+// is first, inflates it into the pooled message buffer and validates text.
+func (c *Conn) inflateMessage(first event) ([]byte, error) {
+	if c.decomp == nil {
+		c.decomp = c.newDecompressor()
+	}
+	limit := c.limit.Load()
+	text := first.op == opText
+	in := first.data
+	if !first.fin {
+		in = nil
+		lastTrial := 0
+		for ev := first; ; {
+			in = c.appendMsg(in, ev.data)
+			if ev.fin {
+				break
+			}
+			if len(in) > 0 && len(in) >= 2*lastTrial {
+				lastTrial = len(in)
+				if err := c.trialInflate(in, limit, text); err != nil {
+					return nil, err
+				}
+			}
+			var err error
+			if ev, err = c.nextControlOrData(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	nb := getBuf(int(min(int64(max(4*len(in), 512)), limit+1)))
+	out, err := c.decomp.decompress((*nb)[:0], in, limit)
+	putBuf(c.msg) // the gathered input, if any
+	c.msg = nil
+	if cap(out) == cap(*nb) {
+		c.msg = nb
+	} else {
+		putBuf(nb) // out outgrew it: not pooled
+	}
+	if err != nil {
+		code := StatusInvalidPayload
+		if errors.Is(err, ErrMessageTooBig) {
+			code = StatusMessageTooBig
+		}
+		return nil, c.fail(code, fmt.Errorf("ws: inflating: %w", err))
+	}
+	if text && !validUTF8(out) {
+		return nil, c.fail(StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8))
+	}
+	return out, nil
+}
+
+var bytesReaderPool = sync.Pool{New: func() any { return new(bytes.Reader) }}
+
+// trialInflate inflates the prefix in of an unfinished message, streaming
+// the output through a scratch buffer, and fails the connection if what it
+// yields is already too big, not UTF-8 (text) or not deflate data.
+func (c *Conn) trialInflate(in []byte, limit int64, text bool) error {
+	src := bytesReaderPool.Get().(*bytes.Reader)
+	src.Reset(in)
+	fr, _ := readerPool.Get().(io.ReadCloser)
+	if fr == nil {
+		fr = flate.NewReaderDict(src, c.decomp.hist)
+	} else if err := fr.(flate.Resetter).Reset(src, c.decomp.hist); err != nil {
+		panic("ws: flate reader reset: " + err.Error()) // cannot fail
+	}
+	scratch := getBuf(trialScratch)
+	var u utf8State
+	var total int64
+	var err error
+	for {
+		n, rerr := fr.Read(*scratch)
+		total += int64(n)
+		if total > limit {
+			err = c.fail(StatusMessageTooBig, fmt.Errorf("%w: compressed message inflates beyond the %d-byte limit", ErrMessageTooBig, limit))
+			break
+		}
+		if text && !u.write((*scratch)[:n]) {
+			err = c.fail(StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8))
+			break
+		}
+		if rerr == nil {
+			continue
+		}
+		var corrupt flate.CorruptInputError
+		if errors.As(rerr, &corrupt) {
+			err = c.fail(StatusInvalidPayload, fmt.Errorf("ws: inflating: %w: %w", errInvalidDeflate, rerr))
+		}
+		break // io.ErrUnexpectedEOF: the rest has not arrived yet
+	}
+	putBuf(scratch)
+	_ = fr.(flate.Resetter).Reset(&emptySource, nil)
+	readerPool.Put(fr)
+	src.Reset(nil)
+	bytesReaderPool.Put(src)
+	return err
+}
