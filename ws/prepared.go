@@ -46,6 +46,7 @@ func NewPreparedMessage(typ MessageType, p []byte) (*PreparedMessage, error) {
 func (pm *PreparedMessage) deflatedPayload(level, bits int) []byte {
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
+	bits = windowBits(bits)
 	i := bits - minWindowBits
 	if pm.deflated[i] == nil {
 		comp := newCompressor(level, bits, false)
