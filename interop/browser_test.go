@@ -106,14 +106,18 @@ type browserReport struct {
 
 // browserModes are the server's compression settings; Chromium always
 // offers "permessage-deflate; client_max_window_bits".
+// In stream mode the server reads through Reader and echoes through
+// Writer, so its echoes reach the browser fragmented (and compressed).
 var browserModes = []struct {
 	name    string
 	opts    ws.CompressionOptions
 	deflate bool
+	stream  bool
 }{
-	{"off", ws.CompressionOptions{}, false},
-	{"ctx", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true},
-	{"noctx", ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, true},
+	{"off", ws.CompressionOptions{}, false, false},
+	{"ctx", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true, false},
+	{"noctx", ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, true, false},
+	{"ctx-stream", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true, true},
 }
 
 // Endpoint modes besides browserModes: crossOriginMode admits the origin
@@ -153,9 +157,10 @@ func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string)
 			}
 		}()
 		opts := ws.AcceptOptions{Subprotocols: []string{"duplex.v1"}}
+		stream := false
 		for _, m := range browserModes {
 			if m.name == rep.mode {
-				opts.Compression = m.opts
+				opts.Compression, stream = m.opts, m.stream
 			}
 		}
 		switch rep.mode {
@@ -172,7 +177,7 @@ func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string)
 		defer c.CloseNow()
 		rep.compressed = c.Compressed()
 		rep.protocol = c.Subprotocol()
-		serveBrowser(ctx, c, cases, &rep)
+		serveBrowser(ctx, c, stream, cases, &rep)
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -182,14 +187,14 @@ func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string)
 // serveBrowser echoes, checks what the page sent against cases on the main
 // connection, pings the browser once, and closes with 4000 "bye" when the
 // page asks.
-func serveBrowser(ctx context.Context, c *ws.Conn, cases []browserCase, rep *browserReport) {
+func serveBrowser(ctx context.Context, c *ws.Conn, stream bool, cases []browserCase, rep *browserReport) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	pinged := make(chan error, 1)
 	go func() { pinged <- c.Ping(ctx) }() // answered while the loop below reads
 	i := 0
 	for {
-		typ, p, err := c.Read(ctx)
+		typ, p, err := readMessage(ctx, c, stream)
 		if err != nil {
 			rep.term = err
 			break
@@ -210,7 +215,7 @@ func serveBrowser(ctx context.Context, c *ws.Conn, cases []browserCase, rep *bro
 			}
 			i++
 		}
-		if err := c.Write(ctx, typ, p); err != nil {
+		if err := writeMessage(ctx, c, typ, p, stream); err != nil {
 			rep.errs = append(rep.errs, fmt.Sprintf("echo message %d: %v", i, err))
 		}
 	}

@@ -42,22 +42,8 @@ func newOurEndpoint(c *ws.Conn, side ourSide) *ourEndpoint {
 // readLoop is the connection's reader; it exits when reading fails, at the
 // latest when abort closes the connection.
 func (e *ourEndpoint) readLoop() {
-	ctx := context.Background()
 	for {
-		var (
-			typ ws.MessageType
-			p   []byte
-			err error
-		)
-		if e.stream {
-			var r io.Reader
-			typ, r, err = e.c.Reader(ctx)
-			if err == nil {
-				p, err = io.ReadAll(r)
-			}
-		} else {
-			typ, p, err = e.c.Read(ctx)
-		}
+		typ, p, err := readMessage(context.Background(), e.c, e.stream)
 		if err != nil {
 			e.in.finish(err)
 			return
@@ -78,10 +64,30 @@ func (e *ourEndpoint) send(ctx context.Context, typ ws.MessageType, p []byte) er
 		}
 		return e.c.WritePrepared(ctx, pm)
 	}
-	if !e.stream {
-		return e.c.Write(ctx, typ, p)
+	return writeMessage(ctx, e.c, typ, p, e.stream)
+}
+
+// readMessage reads one message with Read, or with Reader when stream is
+// set.
+func readMessage(ctx context.Context, c *ws.Conn, stream bool) (ws.MessageType, []byte, error) {
+	if !stream {
+		return c.Read(ctx)
 	}
-	w, err := e.c.Writer(ctx, typ)
+	typ, r, err := c.Reader(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	p, err := io.ReadAll(r)
+	return typ, p, err
+}
+
+// writeMessage writes one message with Write, or when stream is set with
+// Writer in streamChunk pieces, so that it goes out as several frames.
+func writeMessage(ctx context.Context, c *ws.Conn, typ ws.MessageType, p []byte, stream bool) error {
+	if !stream {
+		return c.Write(ctx, typ, p)
+	}
+	w, err := c.Writer(ctx, typ)
 	if err != nil {
 		return err
 	}
