@@ -236,3 +236,34 @@ func BenchmarkEchoLoopback(b *testing.B) {
 	b.StopTimer()
 	cli.Close(StatusNormalClosure, "")
 }
+
+// BenchmarkWriteLoopbackLarge writes 128 KiB server frames over real TCP,
+// the writev path (header and payload as two iovecs, no copy).
+func BenchmarkWriteLoopbackLarge(b *testing.B) {
+	cn, sn := loopback(b)
+	srv := newConn(sn, nil, connConfig{role: roleServer})
+	defer srv.CloseNow()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		buf := make([]byte, 256<<10)
+		for {
+			if _, err := cn.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	p := make([]byte, 128<<10)
+	ctx := context.Background()
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := srv.Write(ctx, MessageBinary, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	srv.CloseNow()
+	cn.Close()
+	<-drained
+}

@@ -40,9 +40,9 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // handling the close handshake on the way. The reader is valid until the
 // next call to Read or Reader, which discard what is left of the message.
 // ctx applies to the whole message: it is watched until the reader returns
-// io.EOF or an error. A compressed message is decompressed whole (bounded by
-// the read limit) before the first byte is returned, since the decompressor
-// works on complete messages.
+// io.EOF or an error. A compressed message is inflated whole (bounded by the
+// read limit, and failing early as Read does; see msginflate.go) before its
+// first byte is returned, since the decompressor works on complete messages.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := c.beginRead(); err != nil {
 		return 0, nil, err

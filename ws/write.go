@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -124,14 +125,25 @@ func (c *Conn) writeFrameLocked(fin, rsv1 bool, op opcode, p []byte) error {
 	return nil
 }
 
-// writev sends a large unmasked frame without copying the payload. The
-// net.Buffers value escapes, so this path allocates once per frame, which
-// is noise at writevMin bytes.
+// iovecs holds the two buffers of a writev; pooled so that the net.Buffers
+// handed to WriteTo (which escapes) costs no allocation per frame.
+type iovecs struct {
+	arr  [2][]byte
+	bufs net.Buffers
+}
+
+var iovecPool = sync.Pool{New: func() any { return new(iovecs) }}
+
+// writev sends a large unmasked frame without copying the payload.
 func (c *Conn) writev(tc *net.TCPConn, fin, rsv1 bool, op opcode, p []byte) error {
 	bp := getBuf(maxHeaderSize)
 	n := putHeader(*bp, fin, rsv1, op, len(p), false, 0)
-	bufs := net.Buffers{(*bp)[:n], p}
-	_, err := bufs.WriteTo(tc)
+	v := iovecPool.Get().(*iovecs)
+	v.arr[0], v.arr[1] = (*bp)[:n], p
+	v.bufs = v.arr[:]
+	_, err := v.bufs.WriteTo(tc)
+	*v = iovecs{}
+	iovecPool.Put(v)
 	putBuf(bp)
 	if err != nil {
 		return c.writeFailed(err)
