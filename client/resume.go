@@ -119,8 +119,6 @@ func (t *tracker) seq(conv string) int64 {
 func (t *tracker) snapshot() map[string]int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	out := make(map[string]int64, len(t.held))
 	for k, v := range t.held {
 		out[k] = v

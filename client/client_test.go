@@ -1,0 +1,216 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/duplexhq/duplex/client"
+	"github.com/duplexhq/duplex/internal/testserver"
+	"github.com/duplexhq/duplex/protocol"
+)
+
+// run starts a client for user and stops it when the test ends.
+func run(t *testing.T, env *testserver.Env, user string, seqs map[string]int64) (*client.Client, context.CancelFunc) {
+	t.Helper()
+	c := client.New(client.Options{
+		URL: env.WSURL(), Token: env.Token(user), Seqs: seqs,
+		BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	stop := func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(stop)
+	waitState(t, c, client.StateConnected)
+	return c, stop
+}
+
+func waitState(t *testing.T, c *client.Client, s client.State) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.State() != s {
+		if time.Now().After(deadline) {
+			t.Fatalf("state is %v, want %v", c.State(), s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// messages collects n messages of conv from c's events, failing on
+// duplicates or disorder.
+func messages(t *testing.T, c *client.Client, conv string, n int) []protocol.Message {
+	t.Helper()
+	var got []protocol.Message
+	timeout := time.After(15 * time.Second)
+	for len(got) < n {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("events closed after %d of %d messages", len(got), n)
+			}
+			if ev.Message == nil || ev.Message.Conv != conv {
+				continue
+			}
+			if len(got) > 0 && ev.Message.Seq != got[len(got)-1].Seq+1 {
+				t.Fatalf("message seq %d after %d: out of order, duplicated or missing", ev.Message.Seq, got[len(got)-1].Seq)
+			}
+			got = append(got, *ev.Message)
+		case <-timeout:
+			t.Fatalf("got %d of %d messages", len(got), n)
+		}
+	}
+	return got
+}
+
+func TestSendDeliverInOrder(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	alice, _ := run(t, env, "alice", nil)
+	bob, _ := run(t, env, "bob", nil)
+	ctx := context.Background()
+	conv, err := alice.CreateDirect(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	for i := range n {
+		if _, err := alice.SendAsync(conv.ID, "", fmt.Sprintf("m%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := messages(t, bob, conv.ID, n)
+	for i, m := range got {
+		if m.Body != fmt.Sprintf("m%d", i) || m.Sender != "alice" || m.Seq != int64(i+1) {
+			t.Fatalf("message %d = %+v", i, m)
+		}
+	}
+	// The sender's own events carry its messages too, from the acks.
+	mine := messages(t, alice, conv.ID, n)
+	if mine[n-1].Body != fmt.Sprintf("m%d", n-1) {
+		t.Fatalf("sender's last message = %+v", mine[n-1])
+	}
+}
+
+func TestIdempotentRetry(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	alice, _ := run(t, env, "alice", nil)
+	ctx := context.Background()
+	conv, err := alice.CreateDirect(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, err := alice.Send(ctx, conv.ID, "same-id", "once", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := alice.Send(ctx, conv.ID, "same-id", "once", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.Seq != a2.Seq || !a2.Duplicate {
+		t.Fatalf("retry acks %+v then %+v: want the same seq, second marked duplicate", a1, a2)
+	}
+	hist, err := alice.History(ctx, conv.ID, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 {
+		t.Fatalf("history has %d messages, want 1", len(hist))
+	}
+}
+
+func TestResumeAfterOffline(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	alice, _ := run(t, env, "alice", nil)
+	bob, stopBob := run(t, env, "bob", nil)
+	ctx := context.Background()
+	conv, err := alice.CreateDirect(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := alice.Send(ctx, conv.ID, "", fmt.Sprintf("a%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	messages(t, bob, conv.ID, 5)
+	seqs := bob.Seqs()
+	stopBob()
+
+	for i := range 20 {
+		if _, err := alice.Send(ctx, conv.ID, "", fmt.Sprintf("b%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob2, _ := run(t, env, "bob", seqs)
+	got := messages(t, bob2, conv.ID, 20)
+	if got[0].Seq != 6 || got[19].Body != "b19" {
+		t.Fatalf("resumed from seq %d to %q; want 6 .. b19", got[0].Seq, got[19].Body)
+	}
+}
+
+func TestQueueSurvivesServerRestart(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	alice, _ := run(t, env, "alice", nil)
+	bob, _ := run(t, env, "bob", nil)
+	ctx := context.Background()
+	conv, err := alice.CreateDirect(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(ctx, conv.ID, "", "before", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, alice, client.StateReconnecting)
+	var pending []<-chan client.SendResult
+	for i := range 10 {
+		ch, err := alice.SendAsync(conv.ID, "", fmt.Sprintf("queued%d", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, ch)
+	}
+	if err := env.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range pending {
+		select {
+		case r := <-ch:
+			if r.Err != nil || r.Ack.Seq != int64(i+2) {
+				t.Fatalf("queued send %d: ack %+v err %v", i, r.Ack, r.Err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("queued send %d was never acknowledged", i)
+		}
+	}
+	got := messages(t, bob, conv.ID, 11)
+	if got[0].Body != "before" || got[10].Body != "queued9" {
+		t.Fatalf("bob got %q .. %q", got[0].Body, got[10].Body)
+	}
+}
+
+func TestBadTokenStops(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	c := client.New(client.Options{URL: env.WSURL(), Token: "not-a-token", BackoffBase: time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.Run(ctx)
+	var ce *client.CloseError
+	if !errors.As(err, &ce) || ce.Code != protocol.CloseAuthFailed {
+		t.Fatalf("Run = %v, want a CloseError with %d", err, protocol.CloseAuthFailed)
+	}
+	if !errors.Is(err, client.ErrStopped) {
+		t.Fatalf("Run error does not wrap ErrStopped")
+	}
+}

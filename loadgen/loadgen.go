@@ -1,0 +1,420 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/duplexhq/duplex/client"
+	"github.com/duplexhq/duplex/protocol"
+	"github.com/duplexhq/duplex/ws"
+)
+
+// Config describes one load run.
+type Config struct {
+	// URL is the server's WebSocket endpoint (ws://host:port/ws).
+	URL string
+	// Token returns a bearer token for a user id.
+	Token func(user string) (string, error)
+	// Users is the number of connected users (one connection each).
+	Users int
+	// GroupSize is the size of group conversations; every user is in one
+	// direct conversation with the next user and in one group.
+	GroupSize int
+	// GroupShare is the fraction (0..1) of messages sent to groups.
+	GroupShare float64
+	// Rate is the total target send rate in messages per second; 0 sends as
+	// fast as acknowledgements come back, with Window sends in flight per
+	// user.
+	Rate   float64
+	Window int
+	// Duration of the measured phase, after Warmup.
+	Duration, Warmup time.Duration
+	// Body size in bytes.
+	BodySize int
+	// Compression enables permessage-deflate on every connection.
+	Compression bool
+	// Prefix makes user ids unique per run (default "bench-<unix time>-").
+	Prefix string
+	// Progress, if set, receives a status line every second.
+	Progress io.Writer
+	// DialConcurrency bounds connection set-up; default 50.
+	DialConcurrency int
+}
+
+// Result is what a run measured (during the measured phase only).
+type Result struct {
+	Users          int
+	Duration       time.Duration
+	Sent, Acked    int64
+	Delivered      int64 // messages received by recipients
+	Errors         int64
+	Reconnects     int64
+	AckedPerSec    float64
+	DeliverPerSec  float64
+	SendToAck      *Histogram
+	SendToDeliver  *Histogram
+	SetupDuration  time.Duration
+	TargetRate     float64
+	AvgFanout      float64 // recipients per message
+	ConnectedUsers int
+}
+
+// stamp is the meta every generated message carries.
+type stamp struct {
+	T int64 `json:"t"` // send time, Unix nanoseconds
+}
+
+type user struct {
+	id     string
+	c      *client.Client
+	direct string // conversation with the next user
+	group  string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type run struct {
+	cfg       Config
+	users     []*user
+	measuring atomic.Bool
+	sent      atomic.Int64
+	acked     atomic.Int64
+	delivered atomic.Int64
+	errors    atomic.Int64
+	reconn    atomic.Int64
+	ack       *Histogram
+	deliver   *Histogram
+}
+
+// Run executes a load run and returns its figures.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Users < 2 {
+		return nil, errors.New("loadgen: need at least 2 users")
+	}
+	if cfg.GroupSize < 3 {
+		cfg.GroupSize = 5
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 4
+	}
+	if cfg.BodySize <= 0 {
+		cfg.BodySize = 64
+	}
+	if cfg.DialConcurrency <= 0 {
+		cfg.DialConcurrency = 50
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "bench-" + strconv.FormatInt(time.Now().Unix(), 36) + "-"
+	}
+	r := &run{cfg: cfg, ack: new(Histogram), deliver: new(Histogram)}
+	start := time.Now()
+	defer r.stopAll()
+	if err := r.connect(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.makeConversations(ctx); err != nil {
+		return nil, err
+	}
+	setup := time.Since(start)
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, u := range r.users {
+		wg.Add(2)
+		go func() { defer wg.Done(); r.receive(loadCtx, u) }()
+		go func() { defer wg.Done(); r.send(loadCtx, i, u) }()
+	}
+	progressDone := make(chan struct{})
+	go func() { defer close(progressDone); r.progress(loadCtx) }()
+
+	sleep(ctx, cfg.Warmup)
+	r.measuring.Store(true)
+	base := r.counters()
+	t0 := time.Now()
+	sleep(ctx, cfg.Duration)
+	r.measuring.Store(false)
+	elapsed := time.Since(t0)
+	end := r.counters()
+	stopLoad()
+	wg.Wait()
+	<-progressDone
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	res := &Result{
+		Users: cfg.Users, Duration: elapsed, SetupDuration: setup, TargetRate: cfg.Rate,
+		Sent: end[0] - base[0], Acked: end[1] - base[1], Delivered: end[2] - base[2],
+		Errors: end[3] - base[3], Reconnects: end[4] - base[4],
+		SendToAck: r.ack, SendToDeliver: r.deliver, ConnectedUsers: len(r.users),
+	}
+	res.AckedPerSec = float64(res.Acked) / elapsed.Seconds()
+	res.DeliverPerSec = float64(res.Delivered) / elapsed.Seconds()
+	if res.Acked > 0 {
+		res.AvgFanout = float64(res.Delivered) / float64(res.Acked)
+	}
+	return res, nil
+}
+
+func (r *run) counters() [5]int64 {
+	return [5]int64{r.sent.Load(), r.acked.Load(), r.delivered.Load(), r.errors.Load(), r.reconn.Load()}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// connect starts one client per user and waits until all are connected.
+func (r *run) connect(ctx context.Context) error {
+	r.users = make([]*user, r.cfg.Users)
+	sem := make(chan struct{}, r.cfg.DialConcurrency)
+	errc := make(chan error, r.cfg.Users)
+	var wg sync.WaitGroup
+	for i := range r.users {
+		id := r.cfg.Prefix + strconv.Itoa(i)
+		tok, err := r.cfg.Token(id)
+		if err != nil {
+			return fmt.Errorf("loadgen: token for %s: %w", id, err)
+		}
+		opts := client.Options{URL: r.cfg.URL, Token: tok, EventBuffer: 4096, QueueLimit: 1 << 16}
+		if r.cfg.Compression {
+			opts.Dial = &ws.DialOptions{Compression: ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}}
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		u := &user{id: id, c: client.New(opts), cancel: cancel, done: make(chan struct{})}
+		r.users[i] = u
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			go func() { defer close(u.done); u.c.Run(cctx) }()
+			if err := waitConnected(cctx, u.c); err != nil {
+				errc <- fmt.Errorf("loadgen: connect %s: %w", u.id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc // nil when all connected
+}
+
+func waitConnected(ctx context.Context, c *client.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for c.State() != client.StateConnected {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not connected: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (r *run) stopAll() {
+	for _, u := range r.users {
+		if u != nil {
+			u.cancel()
+		}
+	}
+	for _, u := range r.users {
+		if u != nil {
+			for range u.c.Events() { // drain so Run can finish
+			}
+			<-u.done
+		}
+	}
+}
+
+// makeConversations puts user i in a direct conversation with user i+1 and
+// in the group of its block of GroupSize users.
+func (r *run) makeConversations(ctx context.Context) error {
+	n, g := len(r.users), r.cfg.GroupSize
+	sem := make(chan struct{}, r.cfg.DialConcurrency)
+	errc := make(chan error, n)
+	var wg sync.WaitGroup
+	for i, u := range r.users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			conv, err := u.c.CreateDirect(ctx, r.users[(i+1)%n].id)
+			if err != nil {
+				errc <- fmt.Errorf("loadgen: create direct: %w", err)
+				return
+			}
+			u.direct = conv.ID
+			if i%g != 0 {
+				return
+			}
+			var members []string
+			for j := i + 1; j < min(i+g, n); j++ {
+				members = append(members, r.users[j].id)
+			}
+			if len(members) == 0 {
+				return
+			}
+			grp, err := u.c.CreateGroup(ctx, "bench "+strconv.Itoa(i/g), members)
+			if err != nil {
+				errc <- fmt.Errorf("loadgen: create group: %w", err)
+				return
+			}
+			for j := i; j < min(i+g, n); j++ {
+				r.users[j].group = grp.ID
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// send runs user i's sending loop: paced at Rate/Users per second, or
+// closed-loop with Window sends in flight.
+func (r *run) send(ctx context.Context, i int, u *user) {
+	body := make([]byte, r.cfg.BodySize)
+	for k := range body {
+		body[k] = 'a' + byte(k%26)
+	}
+	text := string(body)
+	window := make(chan struct{}, r.cfg.Window)
+	var interval time.Duration
+	if r.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(len(r.users)) / r.cfg.Rate)
+		// Spread the users' first sends over one interval.
+		sleep(ctx, time.Duration(int64(interval)*int64(i)/int64(len(r.users))))
+	}
+	next := time.Now()
+	for n := 0; ctx.Err() == nil; n++ {
+		if interval > 0 {
+			next = next.Add(interval)
+			if d := time.Until(next); d > 0 {
+				sleep(ctx, d)
+			}
+		} else {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		conv := u.direct
+		// A low-discrepancy sequence spreads group sends evenly over time.
+		if u.group != "" && math.Mod(float64(n)*0.6180339887498949, 1) < r.cfg.GroupShare {
+			conv = u.group
+		}
+		sentAt := time.Now()
+		meta, _ := json.Marshal(stamp{T: sentAt.UnixNano()})
+		measured := r.measuring.Load()
+		done, err := u.c.SendAsync(conv, "", text, meta)
+		if err != nil {
+			r.errors.Add(1)
+			if interval == 0 {
+				<-window
+			}
+			continue
+		}
+		r.sent.Add(1)
+		go func() { // owned: ends when the send settles (or Run stops the client)
+			res := <-done
+			if interval == 0 {
+				<-window
+			}
+			if res.Err != nil {
+				if ctx.Err() == nil {
+					r.errors.Add(1)
+				}
+				return
+			}
+			r.acked.Add(1)
+			if measured {
+				r.ack.Record(time.Since(sentAt))
+			}
+		}()
+	}
+}
+
+// receive consumes user u's events and records delivery latencies of other
+// users' messages.
+func (r *run) receive(ctx context.Context, u *user) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-u.c.Events():
+			if !ok {
+				return
+			}
+			switch {
+			case ev.Message != nil && ev.Message.Sender != u.id:
+				r.delivered.Add(1)
+				if r.measuring.Load() {
+					r.recordDelivery(ev.Message)
+				}
+			case ev.State != nil && ev.State.State == client.StateReconnecting:
+				r.reconn.Add(1)
+			}
+		}
+	}
+}
+
+func (r *run) recordDelivery(m *protocol.Message) {
+	var s stamp
+	if json.Unmarshal(m.Meta, &s) == nil && s.T > 0 {
+		r.deliver.Record(time.Since(time.Unix(0, s.T)))
+	}
+}
+
+func (r *run) progress(ctx context.Context) {
+	if r.cfg.Progress == nil {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := r.counters()
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := r.counters()
+			phase := "warmup"
+			if r.measuring.Load() {
+				phase = "measure"
+			}
+			fmt.Fprintf(r.cfg.Progress, "%5.0fs %-7s sent %7d/s  acked %7d/s  delivered %7d/s  errors %d  reconnects %d  ack p99 %v  deliver p99 %v\n",
+				time.Since(start).Seconds(), phase, now[0]-last[0], now[1]-last[1], now[2]-last[2],
+				now[3], now[4], r.ack.Quantile(0.99), r.deliver.Quantile(0.99))
+			last = now
+		}
+	}
+}
+
+// Summary renders a result for people.
+func (res *Result) Summary(w io.Writer) {
+	fmt.Fprintf(w, "users %d (connected %d), set-up %v, measured %v, target rate %.0f/s\n",
+		res.Users, res.ConnectedUsers, res.SetupDuration.Round(time.Millisecond), res.Duration.Round(time.Millisecond), res.TargetRate)
+	fmt.Fprintf(w, "sent %d  acked %d (%.0f/s)  delivered %d (%.0f/s, fan-out %.2f)  errors %d  reconnects %d\n",
+		res.Sent, res.Acked, res.AckedPerSec, res.Delivered, res.DeliverPerSec, res.AvgFanout, res.Errors, res.Reconnects)
+	for _, h := range []struct {
+		name string
+		h    *Histogram
+	}{{"send-to-ack", res.SendToAck}, {"send-to-deliver", res.SendToDeliver}} {
+		fmt.Fprintf(w, "%-16s n=%d  p50 %v  p90 %v  p99 %v  p99.9 %v  max %v  mean %v\n", h.name, h.h.Count(),
+			h.h.Quantile(0.50), h.h.Quantile(0.90), h.h.Quantile(0.99), h.h.Quantile(0.999),
+			h.h.Max().Round(time.Microsecond), h.h.Mean().Round(time.Microsecond))
+	}
+}
