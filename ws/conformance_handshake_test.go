@@ -284,3 +284,21 @@ func TestConformanceDialResponses(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceAcceptConn runs a server built on AcceptConn (no
+// net/http) through a round trip series, a protocol error and a close, in
+// every compression mode.
+func TestConformanceAcceptConn(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			h := harness{side: ourServer, mode: m}
+			pr := h.start(t, config{acceptConn: true})
+			pr.roundTripSeries()
+			pr.closeNormally()
+
+			pr = h.start(t, config{acceptConn: true})
+			pr.peer.writeFrame(frame{fin: true, op: 0x5})
+			pr.failsWith(ws.StatusProtocolError, ws.ErrProtocol)
+		})
+	}
+}

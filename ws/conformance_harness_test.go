@@ -117,6 +117,9 @@ type config struct {
 	compression *ws.CompressionOptions
 	// noCheckHandshake skips asserting the default negotiation.
 	noCheckHandshake bool
+	// acceptConn makes our server use AcceptConn on a plain listener
+	// instead of Accept behind net/http.
+	acceptConn bool
 	// pingInterval and pongTimeout set our side's heartbeat.
 	pingInterval, pongTimeout time.Duration
 }
@@ -180,22 +183,49 @@ func startServer(t testing.TB, h harness, cfg config, comp ws.CompressionOptions
 	ctx, cancel := context.WithCancel(context.Background())
 	conns := make(chan *ws.Conn, 1)
 	acceptErr := make(chan error, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: comp, ReadLimit: cfg.readLimit, PingInterval: cfg.pingInterval, PongTimeout: cfg.pongTimeout})
+	opts := &ws.AcceptOptions{Compression: comp, ReadLimit: cfg.readLimit, PingInterval: cfg.pingInterval, PongTimeout: cfg.pongTimeout}
+	var addr string
+	if cfg.acceptConn {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			acceptErr <- err
-			return
+			t.Fatalf("listen: %v", err)
 		}
-		conns <- c
-		runServe(ctx, c, cfg.serve, p.done)
-	}))
-	t.Cleanup(srv.Close)
+		t.Cleanup(func() { ln.Close() })
+		addr = ln.Addr().String()
+		go func() {
+			nc, err := ln.Accept()
+			if err != nil {
+				acceptErr <- err
+				return
+			}
+			c, _, err := ws.AcceptConn(ctx, nc, opts)
+			if err != nil {
+				nc.Close()
+				acceptErr <- err
+				return
+			}
+			conns <- c
+			runServe(ctx, c, cfg.serve, p.done)
+		}()
+	} else {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := ws.Accept(w, r, opts)
+			if err != nil {
+				acceptErr <- err
+				return
+			}
+			conns <- c
+			runServe(ctx, c, cfg.serve, p.done)
+		}))
+		t.Cleanup(srv.Close)
+		addr = srv.Listener.Addr().String()
+	}
 
 	offer := "permessage-deflate; client_max_window_bits"
 	if cfg.offer != nil {
 		offer = *cfg.offer
 	}
-	nc, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), ioTimeout)
+	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
 		cancel()
 		t.Fatalf("dial: %v", err)
