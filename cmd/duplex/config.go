@@ -38,6 +38,7 @@ type config struct {
 	MaxConnsUser   int
 	MaxBody        int64
 	ShutdownGrace  time.Duration
+	Pprof          string
 
 	// devSet records whether --dev (or DUPLEX_DEV) was given at all, so an
 	// explicit --dev=false turns off the automatic development mode.
@@ -71,6 +72,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.SendQueue, "send-queue", 256, "outbound frames buffered per connection before it counts as a slow consumer")
 	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest HTTP API request body in bytes")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time allowed for flushing connections on shutdown")
+	fs.StringVar(&c.Pprof, "pprof", "", "serve net/http/pprof on this loopback host:port (off by default)")
 }
 
 // parseFlags parses args into fs and then fills every flag not given on the

@@ -4,6 +4,7 @@
 //
 //	duplex [serve] [flags]                 run the server (the default)
 //	duplex token --user alice [--ttl 24h]  print an HS256 token for alice
+//	duplex bench [--users 1000 ...]        load-test a running server
 //
 // Every flag can also be given as a DUPLEX_* environment variable; a flag
 // on the command line wins over the environment, which wins over the
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args, stderr)
 	case "token":
 		return token(args, stdout, stderr)
+	case "bench":
+		return bench(ctx, args, stdout, stderr)
 	case "help":
 		usage(stderr)
 		return nil
@@ -91,6 +94,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   duplex [serve] [flags]                 run the server (default)
   duplex token --user NAME [--ttl 24h]   print an HS256 token for NAME
+  duplex bench [flags]                   load-test a running server (-h lists flags)
 
 Flags may also be set as DUPLEX_* environment variables (--data-dir is
 DUPLEX_DATA_DIR); flags win. "duplex serve -h" lists them.
