@@ -227,6 +227,14 @@ func (d *rawDeflate) decompress(p []byte, limit int64) ([]byte, error) {
 	if int64(len(out)) > limit {
 		return nil, fmt.Errorf("inflated message over %d bytes", limit)
 	}
+	// compress/flate accepts any distance up to 32 KiB: check the window.
+	dist, err := deflateMaxDistance(append(bytes.Clone(p), deflateTail...))
+	if err != nil {
+		return nil, fmt.Errorf("window check: %w", err)
+	}
+	if dist > 1<<d.inBits {
+		return nil, fmt.Errorf("back-reference %d bytes back, beyond the negotiated %d-bit window", dist, d.inBits)
+	}
 	if !d.inNoCtx {
 		d.hist = append(d.hist, out...)
 		if w := 1 << d.inBits; len(d.hist) > w {
