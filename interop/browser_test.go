@@ -73,6 +73,7 @@ type browserResult struct {
 	Mode        string      `json:"mode"`
 	Extensions  string      `json:"extensions"`
 	Protocol    string      `json:"protocol"`
+	Ping        string      `json:"ping"`
 	Mismatches  []string    `json:"mismatches"`
 	Echoed      int         `json:"echoed"`
 	ServerClose *closeEvent `json:"serverClose"`
@@ -185,13 +186,12 @@ func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string)
 }
 
 // serveBrowser echoes, checks what the page sent against cases on the main
-// connection, pings the browser once, and closes with 4000 "bye" when the
-// page asks.
+// connection, pings the browser when the page asks (and tells it how that
+// went), and closes with 4000 "bye" when the page asks.
 func serveBrowser(ctx context.Context, c *ws.Conn, stream bool, cases []browserCase, rep *browserReport) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	pinged := make(chan error, 1)
-	go func() { pinged <- c.Ping(ctx) }() // answered while the loop below reads
+	var pinged chan error
 	i := 0
 	for {
 		typ, p, err := readMessage(ctx, c, stream)
@@ -202,6 +202,23 @@ func serveBrowser(ctx context.Context, c *ws.Conn, stream bool, cases []browserC
 		if typ == ws.MessageText && string(p) == "close-me" {
 			rep.closeErr = c.Close(4000, "bye")
 			continue // the next Read reports the end
+		}
+		if typ == ws.MessageText && string(p) == "ping-me" && pinged == nil {
+			// The page waits for the answer, so this loop's next Read
+			// is what takes in the pong.
+			pinged = make(chan error, 1)
+			go func() {
+				err := c.Ping(ctx)
+				reply := "pinged:ok"
+				if err != nil {
+					reply = "pinged:" + err.Error()
+				}
+				if werr := c.Write(ctx, ws.MessageText, []byte(reply)); err == nil {
+					err = werr
+				}
+				pinged <- err
+			}()
+			continue
 		}
 		if rep.conn == "main" {
 			switch {
@@ -219,10 +236,15 @@ func serveBrowser(ctx context.Context, c *ws.Conn, stream bool, cases []browserC
 			rep.errs = append(rep.errs, fmt.Sprintf("echo message %d: %v", i, err))
 		}
 	}
-	select {
-	case rep.pingErr = <-pinged:
-	case <-time.After(10 * time.Second):
-		rep.pingErr = errors.New("Ping still waiting 10s after the connection ended")
+	switch {
+	case pinged == nil && rep.conn == "main":
+		rep.pingErr = errors.New("the page never asked for a ping")
+	case pinged != nil:
+		select {
+		case rep.pingErr = <-pinged:
+		case <-time.After(10 * time.Second):
+			rep.pingErr = errors.New("Ping still waiting 10s after the connection ended")
+		}
 	}
 }
 
@@ -411,6 +433,9 @@ func checkBrowserResult(t *testing.T, res browserResult, ncases int, deflate boo
 	}
 	if res.Echoed != ncases {
 		t.Errorf("browser: %d of %d echoes matched", res.Echoed, ncases)
+	}
+	if res.Ping != "pinged:ok" {
+		t.Errorf("browser: got %q after asking for a ping, want pinged:ok", res.Ping)
 	}
 	if res.Protocol != "duplex.v1" {
 		t.Errorf("browser: WebSocket.protocol = %q, want duplex.v1", res.Protocol)
