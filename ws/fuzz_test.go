@@ -174,14 +174,14 @@ func maskFixed(enc []byte) []byte {
 // readAll reads messages until an error (or a bound on the count), checking
 // what Read promises: text is valid UTF-8, sizes respect the limit, and a
 // failure names its close code consistently.
-func readAll(t *testing.T, c *ws.Conn) {
+func readAll(t *testing.T, c *ws.Conn) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for range 1000 {
 		typ, p, err := c.Read(ctx)
 		if err != nil {
 			checkFailure(t, err)
-			return
+			return err
 		}
 		if typ != ws.MessageText && typ != ws.MessageBinary {
 			t.Fatalf("Read returned message type %v", typ)
@@ -193,6 +193,7 @@ func readAll(t *testing.T, c *ws.Conn) {
 			t.Fatalf("Read returned %d bytes over the %d limit", len(p), fuzzLimit)
 		}
 	}
+	return nil
 }
 
 // checkFailure checks that sentinel and close code agree.
@@ -215,15 +216,17 @@ func checkFailure(t *testing.T, err error) {
 // checkWritten parses what our side sent after its handshake head: well-
 // formed frames, masked exactly when we are the client, control frames
 // within 125 bytes, close codes that may be sent.
-func checkWritten(t *testing.T, out []byte, client bool) {
+func checkWritten(t *testing.T, out []byte, client bool, readErr error) {
 	i := bytes.Index(out, []byte("\r\n\r\n"))
 	if i < 0 {
 		t.Fatalf("no handshake head in output %q", out)
 	}
 	br := bufio.NewReader(bytes.NewReader(out[i+4:]))
+	lastClose := -2 // none
 	for {
 		f, err := readFrame(br)
 		if err == io.EOF {
+			checkCloseSent(t, readErr, lastClose)
 			return
 		}
 		if err != nil {
@@ -240,7 +243,31 @@ func checkWritten(t *testing.T, out []byte, client bool) {
 			if err != nil || (code != -1 && !validWireCode(code)) || !utf8.ValidString(reason) {
 				t.Fatalf("our side wrote close code %d %q (%v)", code, reason, err)
 			}
+			if lastClose != -2 {
+				t.Fatalf("our side wrote a second close frame")
+			}
+			lastClose = code
 		}
+	}
+}
+
+// checkCloseSent checks that the close code Read reported is the one our
+// side sent: the code it failed with, or the echo of the peer's (an empty
+// close, 1005, is answered empty or with 1000). sent is -2 when no close
+// frame was written, -1 for an empty one.
+func checkCloseSent(t *testing.T, readErr error, sent int) {
+	code := int(ws.CloseStatus(readErr))
+	switch {
+	case code == -1, code == int(ws.StatusAbnormalClosure):
+		return // the connection ended without a close handshake (EOF)
+	case sent == -2:
+		t.Fatalf("Read failed with close code %d (%v) but no close frame was sent", code, readErr)
+	case code == int(ws.StatusNoStatusRcvd):
+		if sent != -1 && sent != 1000 {
+			t.Fatalf("empty close answered with %d", sent)
+		}
+	case sent != code:
+		t.Fatalf("Read reported close code %d (%v) but %d was sent", code, readErr, sent)
 	}
 }
 
@@ -270,9 +297,9 @@ func FuzzFrameReader(f *testing.F) {
 			t.Fatalf("AcceptConn refused the valid request: %v", err)
 		}
 		defer c.CloseNow()
-		readAll(t, c)
+		err = readAll(t, c)
 		c.CloseNow()
-		checkWritten(t, nc.written(), false)
+		checkWritten(t, nc.written(), false, err)
 	})
 }
 
@@ -318,9 +345,9 @@ func FuzzClientFrameReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, deflate bool) {
 		c, nc := dialMem(t, data, deflate)
 		defer c.CloseNow()
-		readAll(t, c)
+		err := readAll(t, c)
 		c.CloseNow()
-		checkWritten(t, nc.written(), true)
+		checkWritten(t, nc.written(), true, err)
 	})
 }
 
