@@ -57,6 +57,19 @@ func (s *utf8State) write(p []byte) bool {
 			default: // F5..FF
 				return false
 			}
+			if n-i >= int(need) {
+				// The whole sequence is here: check it in one go.
+				if c := p[i]; c < lo || c > hi {
+					return false
+				}
+				for k := 1; k < int(need); k++ {
+					if p[i+k]&0xC0 != 0x80 {
+						return false
+					}
+				}
+				i += int(need)
+				need = 0
+			}
 			continue
 		}
 		c := p[i]
