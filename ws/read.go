@@ -45,6 +45,22 @@ package ws
 //
 // The blocking driver (Conn.Read, Conn.Reader; readloop.go) is exactly
 // that loop with nc.Read as the source of bytes.
+//
+// Notes for an event-driven driver built on the same Conn:
+//   - Own the read side as the blocking driver does (Conn.reading), set
+//     p.limit from Conn.limit at each message start, and feed c.p.
+//   - Control events: handleControl answers pings and records pongs; for a
+//     close event it runs peerClosed, whose client branch (awaitEOF) blocks
+//     and would need a timer-based variant.
+//   - Parser errors: fail(closeCodeFor(err), err) sends the close code;
+//     its drain (awaitEOF) again blocks and needs the same treatment.
+//   - Uncompressed data: copy ev.data out (it aliases the pooled input
+//     buffer) or deliver it before the buffer is recycled.
+//   - Compressed data: inflateMessage pulls the rest of a fragmented
+//     message through nextEvent, which blocks; an event loop gathers the
+//     payloads of a compressed message itself and calls
+//     decomp.decompress at ev.fin (then validates text with validUTF8),
+//     or trial-inflates prefixes as msginflate.go does to fail early.
 
 import (
 	"encoding/binary"

@@ -132,3 +132,5 @@ func (w *msgWriter) Close() error {
 	}
 	return w.frame(true, p)
 }
+
+var _ io.WriteCloser = (*msgWriter)(nil)
