@@ -55,6 +55,9 @@ func TestConformanceEchoLengths(t *testing.T) {
 		if big && !testing.Short() {
 			pr.peer.timeout = 60 * ioTimeout // 16 MiB under -race on a loaded machine
 			pr.echoes(opBinary, testPayload(opBinary, 16<<20, 2), sendOpts{})
+			if !h.compressed() {
+				pr.echoes(opText, testPayload(opText, 16<<20, 2), sendOpts{fragments: 3})
+			}
 			pr.peer.timeout = 0
 		}
 		// Uncompressed messages stay legal when deflate is negotiated.
