@@ -752,3 +752,82 @@ func TestConnCompressedFailsEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestConnWriteFailures: a write that fails (peer gone, or ctx expiring
+// while blocked on a full socket) closes the connection, since a partial
+// frame may be on the wire.
+func TestConnWriteFailures(t *testing.T) {
+	t.Run("peer gone", func(t *testing.T) {
+		raw, srv := rawServer(t, nil)
+		raw.Close()
+		big := make([]byte, 1<<20)
+		var err error
+		for range 100 {
+			if err = srv.Write(context.Background(), MessageBinary, big); err != nil {
+				break
+			}
+		}
+		if err == nil || !srv.isClosed() {
+			t.Fatalf("writes to a closed peer: %v, closed %v", err, srv.isClosed())
+		}
+		if err := srv.Write(context.Background(), MessageBinary, nil); !errors.Is(err, ErrClosed) {
+			t.Fatalf("next write: %v", err)
+		}
+	})
+	t.Run("ctx expires mid-write", func(t *testing.T) {
+		_, srv := rawServer(t, nil) // the peer never reads
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		big := make([]byte, 1<<20)
+		var err error
+		for range 100 {
+			if err = srv.Write(ctx, MessageBinary, big); err != nil {
+				break
+			}
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || !srv.isClosed() {
+			t.Fatalf("got %v, closed %v", err, srv.isClosed())
+		}
+	})
+}
+
+// TestConnMisuse: wrong use returns errors, never panics.
+func TestConnMisuse(t *testing.T) {
+	cli, srv := connPair(t, nil)
+	ctx := context.Background()
+	if err := cli.Write(ctx, MessageType(7), nil); err == nil {
+		t.Error("invalid message type accepted")
+	}
+	if _, err := cli.Writer(ctx, MessageType(0)); err == nil {
+		t.Error("invalid writer type accepted")
+	}
+	w, err := cli.Writer(ctx, MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(bytes.Repeat([]byte{1}, 40000)) // grows past one chunk
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := w.Write([]byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close: %v", err)
+	}
+	// A second concurrent reader gets an error.
+	readDone := make(chan error, 1)
+	go func() { _, _, err := srv.Read(ctx); readDone <- err }()
+	for !srv.reading.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	if _, _, err := srv.Read(ctx); err == nil {
+		t.Error("concurrent Read succeeded")
+	}
+	if err := <-readDone; err != nil {
+		t.Fatalf("first reader: %v", err)
+	}
+	if srv.LocalAddr() == nil || srv.RemoteAddr() == nil || srv.SetWriteDeadline(time.Time{}) != nil {
+		t.Error("address or deadline passthrough broken")
+	}
+}
