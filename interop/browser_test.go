@@ -108,17 +108,20 @@ type browserReport struct {
 // browserModes are the server's compression settings; Chromium always
 // offers "permessage-deflate; client_max_window_bits".
 // In stream mode the server reads through Reader and echoes through
-// Writer, so its echoes reach the browser fragmented (and compressed).
+// Writer, so its echoes reach the browser fragmented (and compressed). With
+// a heartbeat the server's pings keep crossing the compressed traffic.
 var browserModes = []struct {
-	name    string
-	opts    ws.CompressionOptions
-	deflate bool
-	stream  bool
+	name      string
+	opts      ws.CompressionOptions
+	deflate   bool
+	stream    bool
+	heartbeat time.Duration
 }{
-	{"off", ws.CompressionOptions{}, false, false},
-	{"ctx", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true, false},
-	{"noctx", ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, true, false},
-	{"ctx-stream", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true, true},
+	{"off", ws.CompressionOptions{}, false, false, 0},
+	{"ctx", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true, false, 0},
+	{"noctx", ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}, true, false, 0},
+	{"ctx-stream", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true, true, 0},
+	{"ctx-heartbeat", ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, true, false, 5 * time.Millisecond},
 }
 
 // Endpoint modes besides browserModes: crossOriginMode admits the origin
@@ -162,6 +165,7 @@ func startBrowserServer(t *testing.T, cases []browserCase, allowedOrigin string)
 		for _, m := range browserModes {
 			if m.name == rep.mode {
 				opts.Compression, stream = m.opts, m.stream
+				opts.PingInterval, opts.PongTimeout = m.heartbeat, time.Minute
 			}
 		}
 		switch rep.mode {
