@@ -125,7 +125,9 @@ type ourSide struct {
 	prepared    bool // every other message through WritePrepared
 	// uncompressed sends every other message through WriteUncompressed.
 	uncompressed bool
-	tls          bool // wss:// (when our side is the server)
+	// heartbeat is the PingInterval (with a generous PongTimeout).
+	heartbeat time.Duration
+	tls       bool // wss:// (when our side is the server)
 }
 
 // ourServer serves ws.Accept with side's options; compressed waits for the
@@ -134,7 +136,11 @@ type ourSide struct {
 func ourServer(t *testing.T, side ourSide) (srv *echoServer, compressed func() (bool, error)) {
 	accepted := make(chan bool, 16)
 	srv = startEchoServer(t, side.tls, func(w http.ResponseWriter, r *http.Request) (endpoint, error) {
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: side.compression})
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{
+			Compression:  side.compression,
+			PingInterval: side.heartbeat,
+			PongTimeout:  time.Minute,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("ws.Accept: %w", err)
 		}
@@ -162,7 +168,9 @@ func ourClientPair(srv *echoServer, side ourSide, want negotiation) pair {
 	dial := func(ctx context.Context) (endpoint, http.Header, error) {
 		var d net.Dialer
 		c, resp, err := ws.Dial(ctx, srv.url, &ws.DialOptions{
-			Compression: side.compression,
+			Compression:  side.compression,
+			PingInterval: side.heartbeat,
+			PongTimeout:  time.Minute,
 			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				nc, err := d.DialContext(ctx, network, addr)
 				if err != nil {
@@ -219,4 +227,7 @@ var (
 	// out of the sliding window, which the peer builds from compressed
 	// messages only.
 	ourCtxMixed = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, uncompressed: true}
+	// ourCtxHeartbeat pings every 2ms, so heartbeat pings (and the peer's
+	// pongs) keep crossing the compressed traffic.
+	ourCtxHeartbeat = ourSide{compression: ws.CompressionOptions{Mode: ws.CompressionContextTakeover}, heartbeat: 2 * time.Millisecond}
 )

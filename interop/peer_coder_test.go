@@ -113,6 +113,7 @@ func TestCoderClientOurServer(t *testing.T) {
 		{"ctx-stream", ourCtxStream, coderCtx, wantCtx},
 		{"ctx-prepared", ourCtxPrepared, coderCtx, wantCtx},
 		{"ctx-uncompressed-mixed", ourCtxMixed, coderCtx, wantCtx},
+		{"ctx-heartbeat", ourCtxHeartbeat, coderCtx, wantCtx},
 		{"noctx-prepared", ourNoCtxPrepared, coderCtx, wantNoCtx},
 	}
 	for _, tc := range tests {
@@ -139,6 +140,7 @@ func TestCoderServerOurClient(t *testing.T) {
 		{"ctx-stream", ourCtxStream, coderCtx, wantCtx},
 		{"ctx-prepared", ourCtxPrepared, coderCtx, wantCtx},
 		{"ctx-uncompressed-mixed", ourCtxMixed, coderCtx, wantCtx},
+		{"ctx-heartbeat", ourCtxHeartbeat, coderCtx, wantCtx},
 		{"noctx-prepared", ourNoCtxPrepared, coderCtx, wantNoCtx},
 	}
 	for _, tc := range tests {

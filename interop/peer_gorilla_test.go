@@ -123,6 +123,7 @@ func TestGorillaClientOurServer(t *testing.T) {
 		{"ours-ctx", ourCtx, true, wantServerNoCtx},
 		{"ours-noctx", ourNoCtx, true, wantNoCtx},
 		{"ours-ctx-stream", ourCtxStream, true, wantServerNoCtx},
+		{"ours-ctx-heartbeat", ourCtxHeartbeat, true, wantServerNoCtx},
 		{"ours-noctx-prepared", ourNoCtxPrepared, true, wantNoCtx},
 	}
 	for _, tc := range tests {
@@ -145,6 +146,7 @@ func TestGorillaServerOurClient(t *testing.T) {
 		{"ours-ctx", ourCtx, true, wantNoCtx},
 		{"ours-noctx", ourNoCtx, true, wantNoCtx},
 		{"ours-ctx-stream", ourCtxStream, true, wantNoCtx},
+		{"ours-ctx-heartbeat", ourCtxHeartbeat, true, wantNoCtx},
 		{"ours-ctx-prepared", ourCtxPrepared, true, wantNoCtx},
 	}
 	for _, tc := range tests {
