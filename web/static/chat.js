@@ -84,7 +84,7 @@ function enter(token) {
   dx.on("receipt", onReceipt);
   dx.on("typing", onTyping);
   dx.on("presence", (p) => { ui.presence.set(p.user, p); renderConvs(); });
-  dx.on("conversation", (c) => { ui.convs.set(c.id, c); renderConvs(); });
+  dx.on("conversation", adopt);
   dx.on("member", () => refreshConversations());
   dx.connect();
   wire();
@@ -103,7 +103,7 @@ function wire() {
     try {
       const c = await dx.createDirect(peer);
       $("new-direct-peer").value = "";
-      ui.convs.set(c.id, c);
+      adopt(c);
       openConv(c.id);
     } catch (err) {
       alert(err.message);
@@ -114,7 +114,7 @@ function wire() {
     const members = $("new-group-members").value.split(",").map((s) => s.trim()).filter(Boolean);
     try {
       const c = await dx.createGroup($("new-group-title").value.trim(), members);
-      ui.convs.set(c.id, c);
+      adopt(c);
       $("new-group").reset();
       openConv(c.id);
     } catch (err) {
@@ -171,15 +171,29 @@ function onWelcome(w) {
   ui.me = w.user;
   for (const c of w.conversations) ui.convs.set(c.id, c);
   renderConvs();
-  const peers = [...new Set(w.conversations.flatMap((c) => c.members ?? []))].filter((u) => u !== ui.me);
-  if (peers.length) {
-    dx.presence(peers.slice(0, 100)).then((r) => {
-      for (const p of r?.presence ?? r ?? []) ui.presence.set(p.user, p);
-      renderConvs();
-    }).catch(() => {});
-  }
+  askPresence(w.conversations);
   if (ui.open) renderMessages();
   else if (!matchMedia("(max-width: 700px)").matches && w.conversations.length) openConv(sortedConvs()[0].id);
+}
+
+// askPresence asks whether the other members of convs are online. Presence
+// events only report changes, so a conversation that appears while both
+// sides are already online needs this to show the right dot.
+function askPresence(convs) {
+  const peers = [...new Set(convs.flatMap((c) => c.members ?? []))].filter((u) => u !== ui.me);
+  if (!peers.length) return;
+  dx.presence(peers.slice(0, 100)).then((r) => {
+    for (const p of r?.presence ?? []) ui.presence.set(p.user, p);
+    renderConvs();
+  }).catch(() => {});
+}
+
+// adopt records a conversation that appeared after the welcome.
+function adopt(c) {
+  const known = ui.convs.has(c.id);
+  ui.convs.set(c.id, { ...ui.convs.get(c.id), ...c });
+  if (!known) askPresence([c]);
+  renderConvs();
 }
 
 async function refreshConversations() {

@@ -1,0 +1,99 @@
+package web_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/duplexhq/duplex/internal/testserver"
+	"github.com/duplexhq/duplex/server"
+)
+
+// pageURL is where the chat page of env is served.
+var pageURL = func(t *testing.T, env *testserver.Env) string { return env.URL() + "/" }
+
+// chatServer starts a real duplex server in development mode (log in by
+// name), configured further by configure when it is not nil.
+func chatServer(t *testing.T, configure func(*server.Config)) *testserver.Env {
+	t.Helper()
+	env := testserver.Start(t, testserver.Options{Dev: true, Configure: configure})
+	servesPage(t, env)
+	return env
+}
+
+// servesPage skips the test while the server does not serve the chat page
+// (web.Static) yet; that is being added to package server.
+func servesPage(t *testing.T, env *testserver.Env) {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get(env.URL() + "/chat.js")
+	if err != nil {
+		t.Fatalf("get /chat.js: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode == http.StatusNotFound && pageURL(t, env) == env.URL()+"/" {
+		t.Skip("skipping: this server does not serve the chat page (web.Static) yet")
+	}
+}
+
+// storedMessage is a message as the server's HTTP API returns it.
+type storedMessage struct {
+	Seq         int64  `json:"seq"`
+	Sender      string `json:"sender"`
+	ClientMsgID string `json:"client_msg_id"`
+	Body        string `json:"body"`
+}
+
+// stored returns every message of conv, oldest first, read as user through
+// the HTTP API: the store's truth to compare the pages against.
+func stored(t *testing.T, env *testserver.Env, user, conv string) []storedMessage {
+	t.Helper()
+	req, err := http.NewRequest("GET", fmt.Sprintf("%s/api/conversations/%s/messages?limit=200", env.URL(), conv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+env.Token(user))
+	c := http.Client{Timeout: 10 * time.Second}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("history of %s: %v", conv, err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Messages []storedMessage `json:"messages"`
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("history of %s: %s", conv, res.Status)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatalf("history of %s: %v", conv, err)
+	}
+	slices.Reverse(body.Messages)
+	return body.Messages
+}
+
+// sameAsStore checks that the page lists exactly the stored messages of
+// its open conversation: same seqs, senders, bodies and client message ids,
+// in seq order, nothing pending, nothing missing, nothing twice.
+func sameAsStore(t *testing.T, p *page, want []storedMessage) {
+	t.Helper()
+	got := p.messages()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		g, w := got[i], want[i]
+		ok = g.Seq == fmt.Sprint(w.Seq) && g.Sender == w.Sender && g.Body == w.Body && g.ID == w.ClientMsgID && !g.Pending
+	}
+	if !ok {
+		var gs, ws []string
+		for _, g := range got {
+			gs = append(gs, fmt.Sprintf("#%s %s: %q pending=%v", g.Seq, g.Sender, g.Body, g.Pending))
+		}
+		for _, w := range want {
+			ws = append(ws, fmt.Sprintf("#%d %s: %q", w.Seq, w.Sender, w.Body))
+		}
+		t.Errorf("%s's page does not match the store:\npage:  %q\nstore: %q", p.user.name, gs, ws)
+	}
+}
