@@ -286,3 +286,27 @@ func TestConformanceHugeLength(t *testing.T) {
 		pr.wantResult(ws.StatusCode(code))
 	})
 }
+
+// TestConformancePipelinedFirstFrame: frames that arrive in the same TCP
+// segment as the handshake (a client that does not wait for the 101, a
+// server that writes its first message right behind it) belong to the
+// connection and must not be lost in a handshake buffer.
+func TestConformancePipelinedFirstFrame(t *testing.T) {
+	forEach(t, func(t *testing.T, h harness) {
+		early := appendFrame(nil, frame{fin: true, op: opText, payload: []byte("early bird")}, h.side == ourServer)
+		early = appendFrame(early, frame{fin: true, op: opPing, payload: []byte("p")}, h.side == ourServer)
+		for _, cfg := range []config{{early: early}, {early: early, acceptConn: true}} {
+			if cfg.acceptConn && h.side == ourClient {
+				continue
+			}
+			pr := h.start(t, cfg)
+			if m := pr.peer.readMessage(); m.op != opText || string(m.payload) != "early bird" {
+				t.Fatalf("pipelined frame echoed as op %#x %q", m.op, m.payload)
+			}
+			if f := pr.peer.readFrame(); f.op != opPong || string(f.payload) != "p" {
+				t.Fatalf("pipelined ping answered with %v", f)
+			}
+			pr.closeNormally()
+		}
+	})
+}

@@ -117,6 +117,9 @@ type config struct {
 	compression *ws.CompressionOptions
 	// noCheckHandshake skips asserting the default negotiation.
 	noCheckHandshake bool
+	// early is raw bytes (frames) the raw peer sends in the same write as
+	// its handshake, before it has seen the other side's.
+	early []byte
 	// acceptConn makes our server use AcceptConn on a plain listener
 	// instead of Accept behind net/http.
 	acceptConn bool
@@ -230,8 +233,8 @@ func startServer(t testing.TB, h harness, cfg config, comp ws.CompressionOptions
 		cancel()
 		t.Fatalf("dial: %v", err)
 	}
-	p.peer = &rawPeer{t: t, nc: nc, br: bufio.NewReader(nc), client: true}
-	resp, err := p.peer.clientHandshake("/", offer, nil)
+	p.peer = &rawPeer{t: t, nc: nc, br: bufio.NewReader(nc), client: true, early: cfg.early}
+	resp, err := p.peer.clientHandshake("/", offer)
 	if err != nil {
 		nc.Close()
 		cancel()
@@ -326,7 +329,7 @@ func startClientErr(t testing.TB, h harness, cfg config, comp ws.CompressionOpti
 			acc <- accepted{err: err}
 			return
 		}
-		peer := &rawPeer{t: t, nc: nc, br: bufio.NewReader(nc)}
+		peer := &rawPeer{t: t, nc: nc, br: bufio.NewReader(nc), early: cfg.early}
 		req, neg, err := peer.serverHandshake(t, respond)
 		if err != nil {
 			nc.Close()

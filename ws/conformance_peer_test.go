@@ -29,6 +29,7 @@ type rawPeer struct {
 	client  bool        // masks what it sends; expects unmasked frames
 	deflate *rawDeflate // nil unless permessage-deflate was negotiated
 	chop    bool        // write one byte per Write call
+	early   []byte      // sent in the same write as the handshake
 	timeout time.Duration
 }
 
@@ -41,7 +42,7 @@ func (p *rawPeer) deadline() time.Time {
 }
 
 // clientHandshake sends an opening handshake and reads the response.
-func (p *rawPeer) clientHandshake(path, offer string, extra http.Header) (*http.Response, error) {
+func (p *rawPeer) clientHandshake(path, offer string) (*http.Response, error) {
 	var kb [16]byte
 	rand.Read(kb[:])
 	key := base64.StdEncoding.EncodeToString(kb[:])
@@ -51,12 +52,8 @@ func (p *rawPeer) clientHandshake(path, offer string, extra http.Header) (*http.
 	if offer != "" {
 		fmt.Fprintf(&b, "Sec-WebSocket-Extensions: %s\r\n", offer)
 	}
-	for k, vs := range extra {
-		for _, v := range vs {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-		}
-	}
 	b.WriteString("\r\n")
+	b.Write(p.early)
 	p.nc.SetDeadline(p.deadline())
 	defer p.nc.SetDeadline(time.Time{})
 	if _, err := p.nc.Write(b.Bytes()); err != nil {
@@ -133,6 +130,7 @@ func (p *rawPeer) serverHandshake(t testing.TB, respond func(testing.TB, []exten
 		fmt.Fprintf(&b, "Sec-WebSocket-Extensions: %s\r\n", ext)
 	}
 	b.WriteString("\r\n")
+	b.Write(p.early)
 	if _, err := p.nc.Write(b.Bytes()); err != nil {
 		return req, nil, err
 	}
