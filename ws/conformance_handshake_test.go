@@ -302,3 +302,30 @@ func TestConformanceAcceptConn(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceClientRandomness: every Dial sends a fresh
+// Sec-WebSocket-Key (RFC 6455 section 4.1: randomly selected for each
+// connection) and every frame from our client a fresh masking key (section
+// 5.3: unpredictable), so no two of either repeat here.
+func TestConformanceClientRandomness(t *testing.T) {
+	h := harness{side: ourClient, mode: modes[0]}
+	keys := map[string]bool{}
+	masks := map[[4]byte]bool{}
+	const conns, msgs = 5, 20
+	for range conns {
+		pr := h.start(t, config{})
+		keys[pr.header.Get("Sec-WebSocket-Key")] = true
+		for i := range msgs {
+			pr.peer.writeFrame(frame{fin: true, op: opBinary, payload: []byte{byte(i)}})
+			masks[pr.peer.readFrame().key] = true
+		}
+		pr.closeNormally()
+	}
+	if len(keys) != conns {
+		t.Errorf("%d connections used %d distinct Sec-WebSocket-Key values", conns, len(keys))
+	}
+	// 32-bit keys: a repeat among 100 random ones has odds of about 1e-6.
+	if len(masks) != conns*msgs {
+		t.Errorf("%d frames used %d distinct masking keys", conns*msgs, len(masks))
+	}
+}

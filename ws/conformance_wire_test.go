@@ -46,7 +46,8 @@ type frame struct {
 	fin     bool
 	rsv     byte // RSV bits in header position (bitRSV1|bitRSV2|bitRSV3)
 	op      byte
-	masked  bool // only meaningful for frames read
+	masked  bool    // only meaningful for frames read
+	key     [4]byte // the masking key of a masked frame read
 	payload []byte
 }
 
@@ -130,12 +131,12 @@ func readFrame(r *bufio.Reader) (frame, error) {
 	if n > maxTestFrame {
 		return f, fmt.Errorf("frame length %d over the test limit", n)
 	}
-	var key [4]byte
 	if f.masked {
-		if _, err := io.ReadFull(r, key[:]); err != nil {
+		if _, err := io.ReadFull(r, f.key[:]); err != nil {
 			return f, err
 		}
 	}
+	key := f.key
 	f.payload = make([]byte, n)
 	if _, err := io.ReadFull(r, f.payload); err != nil {
 		return f, err
