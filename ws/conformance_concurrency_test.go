@@ -6,9 +6,11 @@ package ws_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/duplexhq/duplex/ws"
 )
@@ -112,5 +114,74 @@ func TestConformanceConcurrentWriters(t *testing.T) {
 		pr.peer.expectClose(1000)
 		pr.peer.finishClose(1000)
 		pr.wantNil()
+	})
+}
+
+// TestConformanceCloseDuringWrites: Close racing with many writers sends
+// one close frame and no data frame after it (RFC 6455 section 5.5.1);
+// writers that lose the race get ErrClosed.
+func TestConformanceCloseDuringWrites(t *testing.T) {
+	forEach(t, func(t *testing.T, h harness) {
+		pr := h.start(t, config{serve: func(ctx context.Context, c *ws.Conn) error {
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			for g := range writers {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						if err := c.Write(ctx, ws.MessageBinary, concurrentMessage(g, i)); err != nil {
+							if !errors.Is(err, ws.ErrClosed) {
+								errs <- fmt.Errorf("writer %d: %w, want ErrClosed", g, err)
+							}
+							return
+						}
+					}
+				})
+			}
+			err := c.Close(ws.StatusGoingAway, "")
+			wg.Wait()
+			close(errs)
+			for werr := range errs {
+				return werr
+			}
+			return err
+		}})
+		for i := 0; ; i++ {
+			f := pr.peer.readFrame()
+			if f.op == opClose {
+				if code, _, _ := parseClose(f.payload); code != 1001 {
+					t.Fatalf("close code %d, want 1001", code)
+				}
+				break
+			}
+			if f.op != opBinary || !f.fin {
+				t.Fatalf("frame %d: %v", i, f)
+			}
+		}
+		// expectEOF (via finishClose) fails on any byte after the close.
+		pr.peer.finishClose(1001)
+		pr.wantNil()
+	})
+}
+
+// TestConformanceWriteContext: a Write blocked on a peer that does not read
+// returns when its context ends, instead of hanging.
+func TestConformanceWriteContext(t *testing.T) {
+	forEachSide(t, modes[0], func(t *testing.T, h harness) {
+		pr := h.start(t, config{serve: func(ctx context.Context, c *ws.Conn) error {
+			wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			big := make([]byte, 64<<20) // more than loopback buffers hold
+			return c.Write(wctx, ws.MessageBinary, big)
+		}})
+		// The raw peer reads nothing until the Write gave up.
+		select {
+		case err := <-pr.done:
+			pr.done <- err
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("blocked Write: %v, want context.DeadlineExceeded", err)
+			}
+		case <-time.After(ioTimeout):
+			t.Fatal("Write blocked past its context")
+		}
 	})
 }
