@@ -219,3 +219,28 @@ func TestConformanceSimultaneousClose(t *testing.T) {
 		pr.wantNil()
 	})
 }
+
+// TestConformanceCloseUnansweredPeer: Close against a peer that never
+// answers still returns and closes the TCP connection, after its timeout.
+func TestConformanceCloseUnansweredPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the close timeout")
+	}
+	forEachSide(t, modes[0], func(t *testing.T, h harness) {
+		t.Parallel() // both roles wait out the same timeout together
+		pr := h.start(t, config{serve: func(ctx context.Context, c *ws.Conn) error {
+			return c.Close(ws.StatusNormalClosure, "")
+		}})
+		pr.peer.expectClose(1000)
+		// Say nothing; our side must give up and close TCP.
+		pr.peer.timeout = 4 * ioTimeout
+		pr.peer.expectEOF()
+		select {
+		case err := <-pr.done:
+			pr.done <- err
+			t.Logf("Close returned %v", err)
+		case <-time.After(ioTimeout):
+			t.Fatal("Close did not return after closing the connection")
+		}
+	})
+}
