@@ -801,6 +801,16 @@ func TestConnMisuse(t *testing.T) {
 	if _, err := cli.Writer(ctx, MessageType(0)); err == nil {
 		t.Error("invalid writer type accepted")
 	}
+	// A second concurrent reader gets an error; the first one reads the
+	// message written below.
+	readDone := make(chan error, 1)
+	go func() { _, _, err := srv.Read(ctx); readDone <- err }()
+	for !srv.reading.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	if _, _, err := srv.Read(ctx); err == nil {
+		t.Error("concurrent Read succeeded")
+	}
 	w, err := cli.Writer(ctx, MessageBinary)
 	if err != nil {
 		t.Fatal(err)
@@ -814,15 +824,6 @@ func TestConnMisuse(t *testing.T) {
 	}
 	if _, err := w.Write([]byte("x")); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v", err)
-	}
-	// A second concurrent reader gets an error.
-	readDone := make(chan error, 1)
-	go func() { _, _, err := srv.Read(ctx); readDone <- err }()
-	for !srv.reading.Load() {
-		time.Sleep(time.Millisecond)
-	}
-	if _, _, err := srv.Read(ctx); err == nil {
-		t.Error("concurrent Read succeeded")
 	}
 	if err := <-readDone; err != nil {
 		t.Fatalf("first reader: %v", err)
