@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -355,6 +356,9 @@ func (c *Conn) awaitEOF() {
 func (c *Conn) fail(code StatusCode, err error) error {
 	ferr := &failError{code: code, err: err}
 	c.setReadErr(ferr)
+	// A misbehaving peer is the peer's problem, and the caller gets the
+	// error too: debug level keeps hostile traffic from flooding logs.
+	slog.Debug("ws: failing connection", "code", int(code), "err", err, "remote", c.nc.RemoteAddr())
 	var p [2]byte
 	p[0], p[1] = byte(code>>8), byte(code)
 	if sent, _ := c.writeClose(p[:]); sent {
