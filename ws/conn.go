@@ -148,8 +148,9 @@ func mustPeek(br *bufio.Reader, n int) []byte {
 }
 
 // SetReadLimit sets the largest message (after decompression) Read and
-// Reader accept; a larger message fails the connection with 1009. It applies
-// from the next frame header on.
+// Reader accept; a larger message fails the connection with 1009. It takes
+// effect at the next call to Read or Reader. n <= 0 restores
+// DefaultReadLimit.
 func (c *Conn) SetReadLimit(n int64) {
 	if n <= 0 {
 		n = DefaultReadLimit
