@@ -38,17 +38,24 @@ func maskBytes(key uint32, pos int, b []byte) int {
 	return pos + len(b)
 }
 
-// maskCopy writes src XOR key into dst (len(dst) >= len(src)) starting at
-// payload offset 0; the client write path uses it to mask while copying the
-// caller's bytes into the frame buffer, touching them once.
-func maskCopy(dst, src []byte, key uint32) {
-	k64 := uint64(key) | uint64(key)<<32
+// maskCopy writes src XOR key into dst (len(dst) >= len(src)), src starting
+// at payload offset pos; the client write path uses it to mask while copying
+// the caller's bytes into the frame buffer, touching them once.
+func maskCopy(dst, src []byte, key uint32, pos int) {
+	k := bits.RotateLeft32(key, -8*(pos&3))
+	k64 := uint64(k) | uint64(k)<<32
 	dst = dst[:len(src)]
 	i := 0
+	for ; len(src)-i >= 32; i += 32 {
+		s, d := src[i:i+32:i+32], dst[i:i+32:i+32]
+		binary.LittleEndian.PutUint64(d[0:], binary.LittleEndian.Uint64(s[0:])^k64)
+		binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(s[8:])^k64)
+		binary.LittleEndian.PutUint64(d[16:], binary.LittleEndian.Uint64(s[16:])^k64)
+		binary.LittleEndian.PutUint64(d[24:], binary.LittleEndian.Uint64(s[24:])^k64)
+	}
 	for ; len(src)-i >= 8; i += 8 {
 		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^k64)
 	}
-	k := key
 	for ; i < len(src); i++ {
 		dst[i] = src[i] ^ byte(k)
 		k = bits.RotateLeft32(k, -8)

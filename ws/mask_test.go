@@ -60,17 +60,19 @@ func TestMaskBytesInPieces(t *testing.T) {
 func TestMaskCopy(t *testing.T) {
 	keyBytes := [4]byte{0xde, 0xad, 0xbe, 0xef}
 	key := binary.LittleEndian.Uint32(keyBytes[:])
-	for n := 0; n < 40; n++ {
-		src := make([]byte, n)
-		for i := range src {
-			src[i] = byte(i * 7)
-		}
-		want := bytes.Clone(src)
-		naiveMask(keyBytes, 0, want)
-		dst := make([]byte, n+5)
-		maskCopy(dst, src, key)
-		if !bytes.Equal(dst[:n], want) {
-			t.Fatalf("n=%d: got %x want %x", n, dst[:n], want)
+	for n := 0; n < 80; n++ {
+		for pos := 0; pos < 5; pos++ {
+			src := make([]byte, n)
+			for i := range src {
+				src[i] = byte(i * 7)
+			}
+			want := bytes.Clone(src)
+			naiveMask(keyBytes, pos, want)
+			dst := make([]byte, n+5)
+			maskCopy(dst, src, key, pos)
+			if !bytes.Equal(dst[:n], want) {
+				t.Fatalf("n=%d pos=%d: got %x want %x", n, pos, dst[:n], want)
+			}
 		}
 	}
 }

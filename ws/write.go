@@ -107,9 +107,12 @@ func (c *Conn) writeFrameLocked(fin, rsv1 bool, op opcode, p []byte) error {
 	n := putHeader(b, fin, rsv1, op, len(p), mask, key)
 	pos := 0
 	for {
-		k := copy(b[n:], p[pos:])
+		var k int
 		if mask {
-			maskBytes(key, pos, b[n:n+k])
+			k = min(len(b)-n, len(p)-pos)
+			maskCopy(b[n:], p[pos:pos+k], key, pos)
+		} else {
+			k = copy(b[n:], p[pos:])
 		}
 		if _, err := c.nc.Write(b[:n+k]); err != nil {
 			putBuf(bp)
