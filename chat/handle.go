@@ -123,7 +123,13 @@ func (ss *session) dispatch(ctx context.Context, r *protocol.Request) error {
 		})
 		return err
 	case protocol.TypeSync:
-		return ss.sync(ctx, r.ID, r.Conv, r.After, r.Limit)
+		limit := r.Limit
+		if ss.transient && (limit <= 0 || limit > s.cfg.SyncPage) {
+			// One HTTP response carries the whole reply: bound it; the
+			// client syncs again from sync.end's seq while more is true.
+			limit = s.cfg.SyncPage
+		}
+		return ss.sync(ctx, r.ID, r.Conv, r.After, limit)
 	case protocol.TypeHistory:
 		msgs, err := s.History(ctx, id, r.Conv, r.Before, r.Limit)
 		if err != nil {
@@ -139,8 +145,14 @@ func (ss *session) dispatch(ctx context.Context, r *protocol.Request) error {
 	case protocol.TypeTyping:
 		return ss.typing(ctx, r.ID, r.Conv)
 	case protocol.TypeSubscribe:
+		if ss.transient {
+			return errNeedsSession
+		}
 		return ss.subscribe(ctx, r.ID, r.Channel, r.Since)
 	case protocol.TypeUnsubscribe:
+		if ss.transient {
+			return errNeedsSession
+		}
 		ss.mu.Lock()
 		_, was := ss.channels[r.Channel]
 		delete(ss.channels, r.Channel)
@@ -289,7 +301,12 @@ func (ss *session) sync(ctx context.Context, reqID, conv string, after int64, li
 		}
 		streamed = min(streamed, c.LastSeq)
 	}
-	ss.send(s.encode(protocol.SyncEnd{Type: protocol.TypeSyncEnd, ID: reqID, Conv: conv, Seq: streamed, More: more}))
+	// sync.end follows the replayed messages through the same flow-controlled
+	// path: behind a full queue of them, a non-blocking send would close a
+	// client that is merely slower than the store as a slow consumer.
+	if frame := s.encode(protocol.SyncEnd{Type: protocol.TypeSyncEnd, ID: reqID, Conv: conv, Seq: streamed, More: more}); frame != nil {
+		ss.replyBulk(ctx, frame)
+	}
 	return nil
 }
 

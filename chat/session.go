@@ -25,12 +25,24 @@ type session struct {
 	sink  Sink
 	flow  FlowSink // sink as a FlowSink, nil if it is not one
 
+	// transient marks a session made by Do for one request: it is never
+	// registered (hub, presence, the service's set) and refuses
+	// session-scoped requests.
+	transient bool
+	// inbox, for a session opened by ConnectStream, carries requests
+	// forwarded from any node by DoSession (see remote.go).
+	inbox *inbox
+
 	// Reader-goroutine state, used only by Handle.
 	req      protocol.Request
 	bucket   tokenBucket
 	strikes  int // rate-limited frames in a row
 	bad      int // undecodable frames in a row
 	typingAt map[string]time.Time
+	// reply, when set, receives the replies (ack, result, error,
+	// sync.end) instead of sink: a forwarded request's replies go back to
+	// the node that received it, its events still go to the stream.
+	reply Sink
 
 	mu         sync.Mutex
 	closed     bool
@@ -58,12 +70,27 @@ type cursor struct{ seq, sent, flushed int64 }
 // Connect registers a device of id's user, sends the welcome frame and
 // returns the session the transport feeds inbound frames to.
 func (s *Service) Connect(ctx context.Context, id Identity, sink Sink) (Session, error) {
-	if err := requireUser(id); err != nil {
+	ss, err := s.connect(ctx, id, sink, false)
+	if err != nil {
 		return nil, err
 	}
-	if !id.ExpiresAt.IsZero() && !time.Now().Before(id.ExpiresAt) {
-		return nil, &Error{Code: protocol.CodeUnauthorized, Message: "token expired", close: protocol.CloseTokenExpired}
+	return ss, nil
+}
+
+// checkIdentity refuses callers without a user or with expired
+// credentials.
+func checkIdentity(id Identity) error {
+	if err := requireUser(id); err != nil {
+		return err
 	}
+	if !id.ExpiresAt.IsZero() && !time.Now().Before(id.ExpiresAt) {
+		return &Error{Code: protocol.CodeUnauthorized, Message: "token expired", close: protocol.CloseTokenExpired}
+	}
+	return nil
+}
+
+// newSession builds a session that is not registered anywhere yet.
+func (s *Service) newSession(id Identity, sink Sink) *session {
 	ss := &session{
 		svc: s, id: newSessionID(), ident: id, sink: sink,
 		bucket:     newTokenBucket(s.cfg.RatePerSecond, s.cfg.RateBurst, time.Now()),
@@ -74,6 +101,16 @@ func (s *Service) Connect(ctx context.Context, id Identity, sink Sink) (Session,
 		cursors:    make(map[string]*cursor),
 	}
 	ss.flow, _ = sink.(FlowSink)
+	return ss
+}
+
+// connect is Connect; addressable sessions also take requests forwarded
+// by DoSession.
+func (s *Service) connect(ctx context.Context, id Identity, sink Sink, addressable bool) (*session, error) {
+	if err := checkIdentity(id); err != nil {
+		return nil, err
+	}
+	ss := s.newSession(id, sink)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -96,6 +133,12 @@ func (s *Service) Connect(ctx context.Context, id Identity, sink Sink) (Session,
 		s.hub.Leave(hub.UserSubject(id.UserID), ss)
 		s.forget(ss)
 		return nil, err
+	}
+	if addressable {
+		if err := ss.openInbox(); err != nil {
+			ss.Close()
+			return nil, err
+		}
 	}
 	start := time.Now()
 	ucs, err := s.st.Conversations(ctx, id.UserID)
@@ -246,6 +289,10 @@ func (ss *session) Close() {
 		return
 	}
 	ss.closed = true
+	if ss.transient {
+		ss.mu.Unlock()
+		return
+	}
 	ss.early = nil
 	channels := ss.channels
 	ss.channels = make(map[string]struct{})
@@ -258,6 +305,9 @@ func (ss *session) Close() {
 
 	s := ss.svc
 	user := ss.ident.UserID
+	if ss.inbox != nil {
+		ss.inbox.close()
+	}
 	s.hub.Leave(hub.UserSubject(user), ss)
 	for ch := range channels {
 		s.hub.Leave(hub.ChannelSubject(ch), ss)
@@ -296,11 +346,14 @@ func (ss *session) noteDelivered(conv string, seq int64, streamed bool) {
 	}
 }
 
-// send queues a reply or event frame; false means the session is being
-// closed as a slow consumer.
+// send queues a reply frame; false means the session is being closed as a
+// slow consumer.
 func (ss *session) send(frame []byte) bool {
 	if frame == nil {
 		return true
+	}
+	if ss.reply != nil {
+		return ss.reply.Send(frame)
 	}
 	if !ss.sink.Send(frame) {
 		ss.slowConsumer()
@@ -309,11 +362,27 @@ func (ss *session) send(frame []byte) bool {
 	return true
 }
 
+// replyBulk queues the reply that ends a replay (sync.end) the way the
+// replay was queued: waiting for room rather than failing a client that
+// is merely slower than the store. false means it could not be queued.
+func (ss *session) replyBulk(ctx context.Context, frame []byte) bool {
+	if ss.reply != nil || ss.flow == nil {
+		return ss.send(frame)
+	}
+	return ss.flow.SendWait(ctx, frame) == nil
+}
+
 // sendBulk queues a frame of a replay, waiting for room when the sink
 // supports it.
 func (ss *session) sendBulk(ctx context.Context, frame []byte) bool {
 	if ss.flow == nil {
-		return ss.send(frame)
+		// An event, not a reply: it goes to the stream even while the
+		// replies of a forwarded request go elsewhere.
+		if frame != nil && !ss.sink.Send(frame) {
+			ss.slowConsumer()
+			return false
+		}
+		return true
 	}
 	return ss.flow.SendWait(ctx, frame) == nil
 }

@@ -251,7 +251,7 @@ func TestSyncUsesFlowControl(t *testing.T) {
 		defer close(done)
 		sess.Handle(context.Background(), []byte(`{"type":"sync","id":"s","conv":"`+conv+`"}`))
 	}()
-	for i := 0; i < 12; i++ {
+	for i := 0; i < 13; i++ { // the messages, then sync.end (flow-controlled too)
 		fs.room <- struct{}{}
 	}
 	<-done
