@@ -28,6 +28,8 @@ type Service struct {
 	seq *sequencer
 	wh  *webhook // nil when no webhook is configured
 
+	memberCache memberCache // see membercache.go
+
 	// ctx ends at Close. Work that must outlive the request that caused
 	// it (delivery after an append, presence fan-out) runs under it.
 	ctx    context.Context
@@ -189,7 +191,7 @@ func (s *Service) observe(op string, start time.Time) {
 // other case is the same not_found (see Error).
 func (s *Service) members(ctx context.Context, convID, userID string) ([]store.Member, *store.Member, error) {
 	start := time.Now()
-	ms, err := s.st.Members(ctx, convID)
+	ms, err := s.cachedMembers(ctx, convID)
 	s.observe("Members", start)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

@@ -156,6 +156,7 @@ func (s *Service) addMember(ctx context.Context, id Identity, origin, convID, us
 	if err != nil {
 		return storeErr("add member", err)
 	}
+	s.membersChanged(ctx, convID)
 	s.memberChanged(ctx, id.UserID, origin, convID, userID, "added", nil)
 	return nil
 }
@@ -192,6 +193,7 @@ func (s *Service) removeMember(ctx context.Context, id Identity, origin, convID,
 	if err != nil {
 		return storeErr("remove member", err)
 	}
+	s.membersChanged(ctx, convID)
 	s.memberChanged(ctx, id.UserID, origin, convID, userID, "removed", before)
 	return nil
 }

@@ -97,7 +97,7 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 	s.m.SendToAck(time.Since(start))
 
 	mstart := time.Now()
-	members, err := s.st.Members(ctx, convID)
+	members, err := s.cachedMembers(ctx, convID)
 	s.observe("Members", mstart)
 	if err != nil {
 		// Durable but not delivered live: recipients see the gap in seq
