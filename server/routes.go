@@ -9,16 +9,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /ws", s.handleWS)
+	s.mux.HandleFunc("GET /ws", s.transport(TransportWebSocket, s.handleWS))
+	s.mux.Handle("GET /sse", s.instrument("sse", s.transport(TransportSSE, s.handleSSE)))
+	s.mux.Handle("POST /poll", s.transport(TransportLongPoll, s.api("poll", s.poll).ServeHTTP))
+	rpc := s.api("rpc", s.rpc).ServeHTTP
+	if !s.rpcEnabled() {
+		rpc = s.transport(TransportSSE, nil) // the 404 of a disabled transport
+	}
+	s.mux.Handle("POST /rpc", http.HandlerFunc(rpc))
+	s.mux.Handle("GET /api/info", s.instrument("info", http.HandlerFunc(s.info)))
 	s.apiRoutes()
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}))
-	s.mux.HandleFunc("GET /{$}", s.page)
+	return s.staticRoutes()
 }
 
 // healthz answers 200 while the process can serve HTTP at all.

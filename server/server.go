@@ -67,6 +67,15 @@ type Config struct {
 	// DevMint, when set, turns on development mode: POST /api/dev/login
 	// mints a token for any user name and the page offers a login by name.
 	DevMint func(userID string) (string, error)
+
+	// Transports are the client transports served (TransportWebSocket,
+	// TransportSSE, TransportLongPoll); nil means all. The endpoints of
+	// the others answer 404, so clients fall back to what is enabled.
+	// SSE and long-polling need a Chat that implements chat.Fallback.
+	Transports []string
+	// Version is reported by GET /api/info (default: the module version
+	// from the build information).
+	Version string
 }
 
 // Server is the duplex HTTP handler. Create it with New, serve it with Serve
@@ -77,6 +86,13 @@ type Server struct {
 	metrics *Metrics
 	mux     *http.ServeMux
 	accept  ws.AcceptOptions
+	fb      chat.Fallback // nil when Chat does not implement it
+	enabled map[string]bool
+
+	// drain is cancelled when shutdown begins: long polls answer with what
+	// they have, streams are closed with 1001.
+	drain     context.Context
+	startStop context.CancelFunc
 
 	// ctx is cancelled by Shutdown after connections had their chance to
 	// close cleanly; it ends every connection's I/O.
@@ -85,8 +101,8 @@ type Server struct {
 
 	shuttingDown atomic.Bool
 	mu           sync.Mutex
-	conns        map[*wsConn]struct{}
-	wg           sync.WaitGroup // one per WebSocket handler
+	conns        map[conn]struct{}
+	wg           sync.WaitGroup // one per WebSocket or SSE handler
 }
 
 // New returns a Server for cfg.
@@ -95,13 +111,23 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Chat, Auth and Ready are required")
 	}
 	setDefaults(&cfg)
+	enabled, err := enabledTransports(cfg.Transports)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
-		conns:   make(map[*wsConn]struct{}),
+		conns:   make(map[conn]struct{}),
+		enabled: enabled,
+	}
+	s.fb, _ = cfg.Chat.(chat.Fallback)
+	if s.fb == nil && (enabled[TransportSSE] || enabled[TransportLongPoll]) {
+		return nil, errors.New("server: the SSE and long-poll transports need a Chat that implements chat.Fallback")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.drain, s.startStop = context.WithCancel(context.Background())
 	s.accept = ws.AcceptOptions{
 		Subprotocols:   []string{subprotocol},
 		OriginPatterns: cfg.OriginPatterns,
@@ -110,7 +136,9 @@ func New(cfg Config) (*Server, error) {
 		PingInterval:   max(cfg.PingInterval, 0),
 		PongTimeout:    cfg.PongTimeout,
 	}
-	s.routes()
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -167,6 +195,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
+	// Streams and long polls are requests in flight that http.Server.Shutdown
+	// would wait for: end them as soon as it starts.
+	hs.RegisterOnShutdown(s.beginShutdown)
 	errc := make(chan error, 1)
 	if tlsConfig != nil {
 		// ServeTLS negotiates HTTP/2 for the API; WebSocket clients offer
@@ -190,16 +221,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	return errors.Join(herr, werr)
 }
 
-// Shutdown marks the server as not ready, closes every WebSocket with 1001
-// going away after flushing its queue, and waits for their handlers until
-// ctx ends, when the remaining connections are dropped.
+// Shutdown marks the server as not ready, closes every WebSocket and SSE
+// stream with 1001 going away after flushing its queue, answers pending
+// long polls, and waits for the handlers until ctx ends, when the
+// remaining connections are dropped.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.shuttingDown.Store(true)
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close(int(ws.StatusGoingAway), "server shutting down")
-	}
-	s.mu.Unlock()
+	s.beginShutdown()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -213,8 +240,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// beginShutdown stops taking clients and asks every connection to close.
+func (s *Server) beginShutdown() {
+	s.shuttingDown.Store(true)
+	s.startStop()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close(int(ws.StatusGoingAway), "server shutting down")
+	}
+	s.mu.Unlock()
+}
+
+// conn is a long-lived client connection Shutdown closes.
+type conn interface {
+	Close(code int, reason string)
+}
+
 // track registers c so Shutdown reaches it; it fails once shutting down.
-func (s *Server) track(c *wsConn) bool {
+func (s *Server) track(c conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shuttingDown.Load() {
@@ -225,7 +268,7 @@ func (s *Server) track(c *wsConn) bool {
 	return true
 }
 
-func (s *Server) untrack(c *wsConn) {
+func (s *Server) untrack(c conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

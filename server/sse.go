@@ -1,0 +1,266 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/duplexhq/duplex/chat"
+	"github.com/duplexhq/duplex/protocol"
+)
+
+// SSEPingInterval is how often an idle event stream gets a ping event, so
+// clients (and proxies) see it is alive.
+const SSEPingInterval = 15 * time.Second
+
+// sseConn is one Server-Sent Events client: it implements chat.FlowSink
+// with a bounded queue drained by the handler goroutine, exactly like a
+// WebSocket connection without the upstream half.
+type sseConn struct {
+	s *Server
+	q chan []byte
+
+	mu      sync.Mutex
+	closing bool
+	code    int
+	reason  string
+	done    chan struct{} // closed when a close has been requested
+}
+
+// Send queues frame; it never blocks and reports false when the queue is
+// full or the stream is closing.
+func (c *sseConn) Send(frame []byte) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case c.q <- frame:
+		return true
+	default:
+		c.s.metrics.queueDrops.Inc()
+		return false
+	}
+}
+
+// SendWait queues frame, waiting for room while the queue is full.
+func (c *sseConn) SendWait(ctx context.Context, frame []byte) error {
+	select {
+	case <-c.done:
+		return errConnClosing
+	default:
+	}
+	select {
+	case c.q <- frame:
+		return nil
+	case <-c.done:
+		return errConnClosing
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close asks the handler to end the stream with a close event carrying
+// code and reason; the first call wins.
+func (c *sseConn) Close(code int, reason string) {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing, c.code, c.reason = true, code, reason
+		close(c.done)
+	}
+	c.mu.Unlock()
+}
+
+var _ chat.FlowSink = (*sseConn)(nil)
+
+// handleSSE serves GET /sse: a chat session whose frames are written as
+// events. Requests go to POST /rpc (subscribe/unsubscribe with the
+// welcome's session id).
+func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
+	if s.shuttingDown.Load() {
+		s.writeError(w, r, errf(protocol.CodeUnavailable, "server shutting down"))
+		return
+	}
+	p, err := s.cfg.Auth.Authenticate(r)
+	if err != nil {
+		s.writeError(w, r, authError(err))
+		return
+	}
+	id := chat.Identity{UserID: p.UserID, Admin: p.Admin, ExpiresAt: p.ExpiresAt}
+	if err := userIdentity(id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c := &sseConn{s: s, q: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{})}
+	if !s.track(c) {
+		s.writeError(w, r, errf(protocol.CodeUnavailable, "server shutting down"))
+		return
+	}
+	defer s.untrack(c)
+	log := s.log.With(slog.String("user", id.UserID), slog.String("remote", r.RemoteAddr))
+	ctx := r.Context()
+	// Connect before answering, so that a refusal is an HTTP error (the
+	// welcome waits in the queue).
+	sess, err := s.fb.ConnectStream(ctx, id, c)
+	if err != nil {
+		code, _ := classify(err)
+		log.LogAttrs(ctx, levelFor(code), "connect refused", slog.String("code", string(code)), slog.Any("err", err))
+		s.writeError(w, r, err)
+		return
+	}
+	defer sess.Close()
+	s.metrics.connections.Inc()
+	s.metrics.connsTotal.Inc()
+	defer s.metrics.connections.Dec()
+
+	rc := http.NewResponseController(w)
+	// The stream outlives the server's read timeout, which would cancel the
+	// request when it passed; writes get a deadline each instead.
+	rc.SetReadDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	ev := &sseWriter{w: bufio.NewWriterSize(w, 4096), rc: rc, timeout: s.cfg.WriteTimeout}
+	if err := ev.flush(); err != nil {
+		return
+	}
+	log.LogAttrs(ctx, slog.LevelDebug, "event stream connected")
+	ping := time.NewTicker(SSEPingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case f := <-c.q:
+			if err := c.writeQueued(ev, f); err != nil {
+				log.LogAttrs(ctx, slog.LevelDebug, "event stream write failed", slog.Any("err", err))
+				c.Close(1006, "write failed")
+				return
+			}
+		case <-ping.C:
+			if ev.ping() != nil || ev.flush() != nil {
+				c.Close(1006, "write failed")
+				return
+			}
+		case <-c.done:
+			c.mu.Lock()
+			code, reason := c.code, c.reason
+			c.mu.Unlock()
+			if code != protocol.CloseSlowConsumer {
+				c.flushQueue(ev)
+			}
+			ev.close(code, reason)
+			ev.flush()
+			return
+		case <-ctx.Done():
+			log.LogAttrs(ctx, slog.LevelDebug, "event stream ended by the client")
+			c.Close(1001, "client gone")
+			return
+		}
+	}
+}
+
+// writeQueued writes f and whatever else is queued, then flushes once.
+func (c *sseConn) writeQueued(ev *sseWriter, f []byte) error {
+	for {
+		if err := ev.data(f); err != nil {
+			return err
+		}
+		c.s.metrics.framesOut.Inc()
+		select {
+		case f = <-c.q:
+			continue
+		default:
+		}
+		return ev.flush()
+	}
+}
+
+// flushQueue writes what is queued before a close, within DrainTimeout.
+func (c *sseConn) flushQueue(ev *sseWriter) {
+	ev.timeout = c.s.cfg.DrainTimeout
+	for {
+		select {
+		case f := <-c.q:
+			if ev.data(f) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// sseWriter formats Server-Sent Events onto a response.
+type sseWriter struct {
+	w       *bufio.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+	err     error
+}
+
+// data writes one duplex.v1 frame as a message event. JSON frames are one
+// line, except for raw JSON the client supplied (meta, channel data),
+// which may contain line breaks: each line becomes a data field and
+// EventSource joins them with "\n", which JSON treats as white space.
+func (e *sseWriter) data(f []byte) error {
+	e.deadline()
+	start := 0
+	for i := 0; i <= len(f); i++ {
+		if i < len(f) && f[i] != '\n' && f[i] != '\r' {
+			continue
+		}
+		e.w.WriteString("data: ")
+		e.w.Write(f[start:i])
+		e.w.WriteByte('\n')
+		if i+1 < len(f) && f[i] == '\r' && f[i+1] == '\n' {
+			i++
+		}
+		start = i + 1
+	}
+	_, err := e.w.WriteString("\n")
+	return err
+}
+
+func (e *sseWriter) ping() error {
+	e.deadline()
+	_, err := e.w.WriteString("event: ping\ndata: {}\n\n")
+	return err
+}
+
+// close writes the close event: the WebSocket close code and reason the
+// stream ends with.
+func (e *sseWriter) close(code int, reason string) error {
+	e.deadline()
+	b, _ := json.Marshal(closeData{Code: code, Reason: reason}) // cannot fail
+	e.w.WriteString("event: close\ndata: ")
+	e.w.Write(b)
+	_, err := e.w.WriteString("\n\n")
+	return err
+}
+
+// closeData is the data of a close event.
+type closeData struct {
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// flush sends what is buffered to the client.
+func (e *sseWriter) flush() error {
+	e.deadline()
+	if err := e.w.Flush(); err != nil {
+		return err
+	}
+	return e.rc.Flush()
+}
+
+// deadline extends the write deadline for the next write: the stream
+// outlives any fixed write timeout of the http.Server.
+func (e *sseWriter) deadline() {
+	e.rc.SetWriteDeadline(time.Now().Add(e.timeout))
+}
