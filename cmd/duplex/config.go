@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/duplexhq/duplex/server"
 )
 
 // envPrefix prefixes the environment variable of every flag: --data-dir is
@@ -39,6 +41,7 @@ type config struct {
 	MaxBody        int64
 	ShutdownGrace  time.Duration
 	Pprof          string
+	Transports     string
 
 	// devSet records whether --dev (or DUPLEX_DEV) was given at all, so an
 	// explicit --dev=false turns off the automatic development mode.
@@ -73,6 +76,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest HTTP API request body in bytes")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time allowed for flushing connections on shutdown")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve net/http/pprof on this loopback host:port (off by default)")
+	fs.StringVar(&c.Transports, "transports", strings.Join(server.AllTransports, ","),
+		"client transports served, comma-separated: websocket (/ws), sse (/sse + /rpc), longpoll (/poll + /rpc); the others answer 404")
 }
 
 // parseFlags parses args into fs and then fills every flag not given on the

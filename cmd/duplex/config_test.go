@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/duplexhq/duplex/auth"
+	"github.com/duplexhq/duplex/server"
 )
 
 func TestParseFlagsPrecedence(t *testing.T) {
@@ -188,5 +190,37 @@ func TestTokenCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"connect"}, &out, io.Discard); !errors.Is(err, errUsage) {
 		t.Fatalf("unknown command: %v", err)
+	}
+}
+
+// TestTransportsFlag: --transports defaults to every transport, takes
+// DUPLEX_TRANSPORTS, and refuses unknown names.
+func TestTransportsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want []string
+		ok   bool
+	}{
+		{"", []string{"websocket", "sse", "longpoll"}, true},
+		{"sse,longpoll", []string{"sse", "longpoll"}, true},
+		{" LongPoll ", []string{"longpoll"}, true},
+		{"websocket,carrier-pigeon", nil, false},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		var c config
+		serveFlags(fs, &c)
+		getenv := func(k string) string {
+			if k == "DUPLEX_TRANSPORTS" {
+				return tc.env
+			}
+			return ""
+		}
+		if err := parseFlags(fs, nil, getenv); err != nil {
+			t.Fatal(err)
+		}
+		got, err := server.ParseTransports(c.Transports)
+		if (err == nil) != tc.ok || (tc.ok && !slices.Equal(got, tc.want)) {
+			t.Errorf("DUPLEX_TRANSPORTS=%q: %v, %v; want %v", tc.env, got, err, tc.want)
+		}
 	}
 }

@@ -51,6 +51,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	transports, err := server.ParseTransports(c.Transports)
+	if err != nil {
+		return err
+	}
 	tlsConfig, err := loadTLS(c.TLSCert, c.TLSKey)
 	if err != nil {
 		return err
@@ -100,6 +104,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Compression:    comp,
 		SendQueue:      c.SendQueue,
 		MaxBodyBytes:   c.MaxBody,
+		Transports:     transports,
 	}
 	if sec.dev {
 		secret := sec.secret
