@@ -229,8 +229,14 @@ func (c *Conn) CloseNow() error {
 // closedErr is the error of an operation attempted after closeTCP: it wraps
 // ErrClosed and, when the heartbeat closed the connection, ErrPongTimeout.
 func (c *Conn) closedErr(op string) error {
-	if c.cause != nil {
-		return fmt.Errorf("ws: %s: %w", op, c.cause)
+	// cause is written before closed is closed, so it may only be read
+	// after observing that; a Close still in progress reports ErrClosed.
+	select {
+	case <-c.closed:
+		if c.cause != nil {
+			return fmt.Errorf("ws: %s: %w", op, c.cause)
+		}
+	default:
 	}
 	return fmt.Errorf("ws: %s: %w", op, ErrClosed)
 }
