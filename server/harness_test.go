@@ -43,6 +43,9 @@ type envOpts struct {
 	pingInterval, pongTimeout time.Duration
 	// writeTimeout overrides DefaultWriteTimeout.
 	writeTimeout time.Duration
+	// transports and ssePing set Config.Transports and SSEPingInterval.
+	transports []string
+	ssePing    time.Duration
 }
 
 // testEnv is a real server (sqlite in a temp dir, in-memory broker and
@@ -92,18 +95,20 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Chat:           svc,
-		Auth:           a,
-		Ready:          st.Ping,
-		Metrics:        metrics,
-		Logger:         log,
-		SendQueue:      o.sendQueue,
-		OriginPatterns: o.origins,
-		DrainTimeout:   2 * time.Second,
-		WriteTimeout:   o.writeTimeout,
-		Compression:    o.compression,
-		PingInterval:   o.pingInterval,
-		PongTimeout:    o.pongTimeout,
+		Chat:            svc,
+		Auth:            a,
+		Ready:           st.Ping,
+		Metrics:         metrics,
+		Logger:          log,
+		SendQueue:       o.sendQueue,
+		OriginPatterns:  o.origins,
+		DrainTimeout:    2 * time.Second,
+		WriteTimeout:    o.writeTimeout,
+		Compression:     o.compression,
+		PingInterval:    o.pingInterval,
+		PongTimeout:     o.pongTimeout,
+		Transports:      o.transports,
+		SSEPingInterval: o.ssePing,
 	}
 	if o.dev {
 		cfg.DevMint = func(u string) (string, error) { return auth.Mint(testSecret, u, time.Hour, time.Now()) }
@@ -222,6 +227,7 @@ type frame struct {
 	More          bool                    `json:"more"`
 	Duplicate     bool                    `json:"duplicate"`
 	User          string                  `json:"user"`
+	Session       string                  `json:"session"`
 	Data          json.RawMessage         `json:"data"`
 	Conversations []protocol.Conversation `json:"conversations"`
 }

@@ -27,6 +27,9 @@ const (
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultDrainTimeout   = 5 * time.Second
 	DefaultDevTokenTTL    = 24 * time.Hour
+	// DefaultSSEPingInterval: an idle event stream gets a ping event this
+	// often, so that clients and proxies see it is alive.
+	DefaultSSEPingInterval = 15 * time.Second
 )
 
 // Config configures a Server. Chat, Auth and Ready are required.
@@ -73,6 +76,9 @@ type Config struct {
 	// the others answer 404, so clients fall back to what is enabled.
 	// SSE and long-polling need a Chat that implements chat.Fallback.
 	Transports []string
+	// SSEPingInterval is how often an event stream gets a ping event
+	// (default DefaultSSEPingInterval).
+	SSEPingInterval time.Duration
 	// Version is reported by GET /api/info (default: the module version
 	// from the build information).
 	Version string
@@ -166,6 +172,9 @@ func setDefaults(c *Config) {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.SSEPingInterval <= 0 {
+		c.SSEPingInterval = DefaultSSEPingInterval
 	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes

@@ -13,10 +13,6 @@ import (
 	"github.com/duplexhq/duplex/protocol"
 )
 
-// SSEPingInterval is how often an idle event stream gets a ping event, so
-// clients (and proxies) see it is alive.
-const SSEPingInterval = 15 * time.Second
-
 // sseConn is one Server-Sent Events client: it implements chat.FlowSink
 // with a bounded queue drained by the handler goroutine, exactly like a
 // WebSocket connection without the upstream half.
@@ -132,7 +128,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.LogAttrs(ctx, slog.LevelDebug, "event stream connected")
-	ping := time.NewTicker(SSEPingInterval)
+	ping := time.NewTicker(s.cfg.SSEPingInterval)
 	defer ping.Stop()
 	for {
 		select {
