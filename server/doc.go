@@ -1,11 +1,16 @@
-// Package server is duplex's HTTP front end: the WebSocket transport that
-// carries duplex.v1 frames between clients and the chat service, the JSON
-// HTTP API, health and readiness probes, Prometheus metrics and the
-// placeholder web page.
+// Package server is duplex's HTTP front end: the transports that carry
+// duplex.v1 frames between clients and the chat service (WebSocket, and
+// the fallbacks Server-Sent Events and long-polling with single requests
+// over HTTP), the JSON HTTP API, health and readiness probes, Prometheus
+// metrics and the web client (package web) served from the binary.
 //
 // # Routes
 //
 //	GET    /ws                                      WebSocket (subprotocol duplex.v1)
+//	GET    /sse                                     Server-Sent Events: a session's frames as events
+//	POST   /rpc[?session=<id>]                      one request frame -> {"frames":[...]}
+//	POST   /poll                                    {cursors, channels, wait_ms} -> {"frames":[...]}
+//	GET    /api/info                                {dev, transports, version} (no authentication)
 //	POST   /api/conversations/direct                {peer}
 //	POST   /api/conversations/group                 {title, members}
 //	GET    /api/conversations
@@ -19,7 +24,7 @@
 //	GET    /healthz                                 process alive
 //	GET    /readyz                                  store reachable and not shutting down
 //	GET    /metrics                                 Prometheus
-//	GET    /                                        web page
+//	GET    /, /duplex.js, /duplex.d.ts, /chat.js, /chat.css   web client
 //
 // # Authentication
 //
@@ -29,6 +34,18 @@
 // are answered before any WebSocket handshake with 401 and a JSON error
 // body. The server never logs query strings, so tokens passed in URLs do
 // not reach its logs (proxies in front of it must be configured likewise).
+//
+// # Fallback transports
+//
+// SSE and long-polling keep no state between requests that would tie a
+// client to a node: /rpc requests are answered by chat.Fallback.Do on any
+// node, the ones that act on an SSE session (subscribe, unsubscribe) are
+// forwarded through the broker to the node holding it, and every poll
+// carries the client's cursors. The stream and waiting polls outlive the
+// http.Server's timeouts (they clear the read deadline and extend the
+// write deadline per write) and end when shutdown begins. Config.Transports
+// disables transports (404 with a JSON error). docs/protocol.md §12 is
+// the client's view.
 //
 // # Subprotocol
 //

@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // FuzzAPIBodies posts arbitrary bodies to every JSON endpoint of a real
@@ -41,6 +43,53 @@ func FuzzAPIBodies(f *testing.F) {
 			var eb apiErr
 			if err := json.Unmarshal(w.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" {
 				t.Fatalf("POST %s %q: %d with body %q", path, body, w.Code, w.Body)
+			}
+		}
+	})
+}
+
+// FuzzFallbackBodies posts arbitrary bodies to /rpc and /poll: never a
+// server fault; a 200 is {"frames":[...]} of well-formed frames, anything
+// else the JSON error body. Polls are cut short by the request context.
+func FuzzFallbackBodies(f *testing.F) {
+	e := newEnv(f, envOpts{})
+	conv := e.direct("alice", "bob")
+	for _, seed := range []string{`{"type":"ping","id":"1"}`, `{"type":"send","id":"1","conv":"` + conv.ID + `","client_msg_id":"x","body":"hi"}`,
+		`{"type":"sync","id":"2","conv":"` + conv.ID + `","after":-1}`, `{"type":"subscribe","id":"3","channel":"a"}`,
+		`{"cursors":{"` + conv.ID + `":0},"channels":{"a":0},"wait_ms":10}`, `{"cursors":{"x":-5}}`, `{"wait_ms":1e99}`,
+		`[]`, `null`, `{"type":"ping","id":"` + "\xff" + `"}`} {
+		f.Add(false, []byte(seed))
+		f.Add(true, []byte(seed))
+	}
+	token := e.token("alice")
+	f.Fuzz(func(t *testing.T, poll bool, body []byte) {
+		path := "/rpc"
+		if poll {
+			path = "/poll"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		r := httptest.NewRequestWithContext(ctx, "POST", path, bytes.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		switch {
+		case w.Code >= 500:
+			t.Fatalf("POST %s %q: %d %s", path, body, w.Code, w.Body)
+		case w.Code >= 400:
+			var eb apiErr
+			if err := json.Unmarshal(w.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" {
+				t.Fatalf("POST %s %q: %d with body %q", path, body, w.Code, w.Body)
+			}
+		default:
+			var out struct{ Frames []frame }
+			if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || out.Frames == nil {
+				t.Fatalf("POST %s %q: %d with body %q", path, body, w.Code, w.Body)
+			}
+			for _, fr := range out.Frames {
+				if fr.Type == "" {
+					t.Fatalf("POST %s %q: frame without type in %q", path, body, w.Body)
+				}
 			}
 		}
 	})
