@@ -32,6 +32,9 @@ var Secret = []byte("testserver-secret-testserver-secret")
 type Options struct {
 	Dev  bool        // dev mode: log in by name
 	Chat chat.Config // zero value: defaults plus an open "" namespace
+	// Transports, if set, are the client transports served (see
+	// server.Config.Transports), e.g. to force a browser onto a fallback.
+	Transports []string
 	// Configure, if set, edits the server configuration before New.
 	Configure func(*server.Config)
 }
@@ -101,6 +104,7 @@ func (e *Env) Start() error {
 		return err
 	}
 	cfg := server.Config{Chat: svc, Auth: a, Ready: st.Ping, Metrics: metrics, Logger: log, DrainTimeout: time.Second}
+	cfg.Transports = e.opts.Transports
 	if e.opts.Dev {
 		cfg.DevMint = func(u string) (string, error) { return auth.Mint(Secret, u, time.Hour, time.Now()) }
 	}
