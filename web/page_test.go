@@ -129,7 +129,7 @@ func (p *page) eval(expr string, out any) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, waitTimeout)
 	defer cancel()
-	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(` + expr + `)`))
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(`+expr+`)`))
 	if err == nil {
 		err = json.Unmarshal([]byte(raw), out)
 	}
@@ -218,6 +218,11 @@ func (p *page) write(text string) {
 	p.t.Helper()
 	p.do("write "+text, chromedp.SendKeys(chromedp.ID("composer-text"), text), pressEnter)
 	p.waitFor("the composer to clear", `document.getElementById("composer-text").value === ""`)
+}
+
+// sendKeys types text into the element with this id, key by key.
+func sendKeys(id, text string) chromedp.Action[chromedp.Void] {
+	return chromedp.SendKeys(chromedp.ID(id), text)
 }
 
 // pressEnter presses Enter in the focused element as a keyboard does: one

@@ -12,31 +12,14 @@ import (
 	"github.com/duplexhq/duplex/server"
 )
 
-// pageURL is where the chat page of env is served.
-var pageURL = func(t *testing.T, env *testserver.Env) string { return env.URL() + "/" }
+// pageURL is where env serves the chat page.
+func pageURL(t *testing.T, env *testserver.Env) string { return env.URL() + "/" }
 
 // chatServer starts a real duplex server in development mode (log in by
 // name), configured further by configure when it is not nil.
 func chatServer(t *testing.T, configure func(*server.Config)) *testserver.Env {
 	t.Helper()
-	env := testserver.Start(t, testserver.Options{Dev: true, Configure: configure})
-	servesPage(t, env)
-	return env
-}
-
-// servesPage skips the test while the server does not serve the chat page
-// (web.Static) yet; that is being added to package server.
-func servesPage(t *testing.T, env *testserver.Env) {
-	t.Helper()
-	c := http.Client{Timeout: 10 * time.Second}
-	res, err := c.Get(env.URL() + "/chat.js")
-	if err != nil {
-		t.Fatalf("get /chat.js: %v", err)
-	}
-	res.Body.Close()
-	if res.StatusCode == http.StatusNotFound && pageURL(t, env) == env.URL()+"/" {
-		t.Skip("skipping: this server does not serve the chat page (web.Static) yet")
-	}
+	return testserver.Start(t, testserver.Options{Dev: true, Configure: configure})
 }
 
 // storedMessage is a message as the server's HTTP API returns it.

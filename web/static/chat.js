@@ -17,6 +17,7 @@ const ui = {
   me: undefined,
 };
 let dx;
+let served; // the transports the server offers (GET /api/info), in its order
 
 async function info() {
   try {
@@ -27,7 +28,10 @@ async function info() {
 }
 
 async function start() {
-  const { dev } = await info();
+  const { dev, transports } = await info();
+  // Transports this page does not know (a newer server) are skipped.
+  const known = (Array.isArray(transports) ? transports : []).filter((t) => ["websocket", "sse", "longpoll"].includes(t));
+  served = known.length ? known : undefined;
   $("devmode").hidden = !dev;
   $("login-name").hidden = $("login-name-label").hidden = !dev;
   $("login-name").required = dev;
@@ -72,8 +76,10 @@ function enter(token) {
   $("app").hidden = false;
   ui.me = userOf(token);
   $("me-name").textContent = ui.me;
+  // ?transports=a,b overrides what the server offers (to try a fallback
+  // by hand, or to see the client fall back from a refused WebSocket).
   const params = new URLSearchParams(location.search);
-  const transports = params.get("transports")?.split(",") ?? undefined;
+  const transports = params.get("transports")?.split(",") ?? served;
   const seqs = JSON.parse(localStorage.getItem(SEQS_KEY + "." + ui.me) ?? "{}");
   dx = new Duplex({ token, seqs, ...(transports ? { transports } : {}) });
   window.duplexClient = dx; // for tests and the curious

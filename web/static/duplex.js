@@ -438,6 +438,9 @@ export class Duplex extends Emitter {
       backoff: { base: 500, cap: 30000 },
       ...opts,
     };
+    for (const name of this.opts.transports) {
+      if (!(this.opts.transportClasses?.[name] ?? TRANSPORTS[name])) throw new Error(`duplex: unknown transport ${name}`);
+    }
     this.base = httpBase(this.opts.url);
     this.token = opts.token;
     this.state = State.IDLE;
@@ -567,10 +570,15 @@ export class Duplex extends Emitter {
     if (!this.token && this.opts.getToken) this.token = await this.opts.getToken();
     const Transport = this.opts.transportClasses?.[name] ?? TRANSPORTS[name];
     const t = new Transport(this.base, this.token, this.#hooks(gen));
+    // The transport is current before open() settles: SSE and long-polling
+    // deliver the welcome from inside open(), and what the welcome starts
+    // (resume syncs, queued sends) must already go through it.
+    this.transport = t;
     try {
       await t.open();
     } catch (err) {
       t.close();
+      if (this.transport === t) this.transport = undefined;
       if (gen !== this.#gen) return;
       if (err.code === 4000) return this.#stop(4000, "unauthorized");
       if (transportIndex + 1 < this.opts.transports.length) return this.#open(transportIndex + 1);
@@ -578,12 +586,14 @@ export class Duplex extends Emitter {
     }
     if (gen !== this.#gen) {
       t.close();
+      if (this.transport === t) this.transport = undefined;
       return;
     }
-    this.transport = t;
     this.#lastFrameAt = Date.now();
     this.#heartbeat(gen);
-    if (transportIndex > 0) this.#scheduleUpgradeProbe(gen);
+    // On a fallback, keep trying WebSocket when it is preferred to this one.
+    const ws = this.opts.transports.indexOf("websocket");
+    if (ws >= 0 && ws < transportIndex) this.#scheduleUpgradeProbe(gen);
     // CONNECTED is announced when the welcome frame arrives.
   }
 

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  backoffDelay, closeAction, minRetryDelay, OutgoingQueue, ResumeTracker, Emitter, newClientMsgId,
+  backoffDelay, closeAction, minRetryDelay, OutgoingQueue, ResumeTracker, Emitter, newClientMsgId, Duplex,
 } from "../static/duplex.js";
 
 test("backoff is full jitter under an exponential ceiling", () => {
@@ -98,4 +98,8 @@ test("emitter isolates handlers and unsubscribes", async () => {
 test("client message ids are unique", () => {
   const ids = new Set(Array.from({ length: 1000 }, newClientMsgId));
   assert.equal(ids.size, 1000);
+});
+
+test("unknown transport names are refused up front", () => {
+  assert.throws(() => new Duplex({ token: "t", url: "http://x", transports: ["websocket", "carrier-pigeon"] }), /unknown transport carrier-pigeon/);
 });

@@ -156,3 +156,71 @@ test("a failing transport falls back to the next one", async () => {
   assert.equal(a.seq, 1);
   dx.close();
 });
+
+test("a welcome delivered from inside open() (SSE, long-polling) resumes through that transport", async (t) => {
+  const server = new FakeServer();
+  server.append("bob", "before", "b0");
+  const Base = server.transportClass();
+  // Like SSE and long-polling: the welcome is handled before open() returns.
+  class Eager extends Base {
+    name = "sse";
+    async open() {
+      await super.open();
+      await new Promise((r) => setTimeout(r, 1)); // the queued welcome runs first
+    }
+  }
+  const dx = new Duplex({
+    token: "t", url: "http://fake", transports: ["sse"],
+    transportClasses: { sse: Eager },
+    backoff: { base: 1, cap: 5 }, heartbeatMs: 60000, heartbeatTimeoutMs: 60000,
+  });
+  t.after(() => dx.close()); // a failed assertion must not leave timers running
+  const seen = [];
+  const connected = [];
+  dx.on("message", (m) => seen.push(m.seq));
+  dx.on("state", (s) => s.state === State.CONNECTED && connected.push(s.transport));
+  dx.connect();
+  await until(() => dx.state === State.CONNECTED, "connected");
+  server.transports[0].drop(1006);
+  server.append("bob", "missed 1", "b1");
+  server.append("bob", "missed 2", "b2");
+  // Nothing else happens: only the resume sync started by the welcome can
+  // bring the missed messages.
+  await until(() => seen.length === 2, "the missed messages");
+  assert.deepEqual(seen, [2, 3]);
+  assert.deepEqual(connected, ["sse", "sse"], "the connected state names the transport");
+});
+
+test("on a fallback, WebSocket is probed again only when it is preferred to the current transport", async (t) => {
+  const run = async (transports) => {
+    const ws = new FakeServer();
+    ws.refuseNext = 1; // blocked for the first attempt only
+    const sse = new FakeServer();
+    sse.refuseNext = transports.includes("longpoll") ? 1000 : 0;
+    const lp = new FakeServer();
+    const named = (server, name) => class extends server.transportClass() { name = name; };
+    let probes = 0;
+    const WS = ws.transportClass();
+    const dx = new Duplex({
+      token: "t", url: "http://fake", transports,
+      transportClasses: {
+        websocket: class extends WS { constructor(...a) { super(...a); probes++; } },
+        sse: named(sse, "sse"), longpoll: named(lp, "longpoll"),
+      },
+      backoff: { base: 1, cap: 5 }, heartbeatMs: 60000, heartbeatTimeoutMs: 60000, upgradeProbeMs: 5,
+    });
+    t.after(() => dx.close());
+    dx.connect();
+    await until(() => dx.state === State.CONNECTED, "connected");
+    return { dx, probes: () => probes };
+  };
+  // Preferred and blocked once: the probe finds it working and switches.
+  const up = await run(["websocket", "sse"]);
+  await until(() => up.dx.transport?.name === "websocket" && up.dx.state === State.CONNECTED, "back on websocket");
+  // Not offered by the server: never tried, however long on long-polling.
+  const none = await run(["sse", "longpoll"]);
+  assert.equal(none.dx.transport.name, "longpoll");
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(none.probes(), 0, "no WebSocket probe when WebSocket is not among the transports");
+  assert.equal(none.dx.transport.name, "longpoll");
+});

@@ -1,0 +1,88 @@
+package web_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/duplexhq/duplex/server"
+)
+
+// TestFallbackTransports: with WebSocket refused by the server, the chat
+// works over Server-Sent Events, and with only long-polling served, over
+// long-polling; the banner says which.
+func TestFallbackTransports(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		transports []string // what the server serves
+		query      string   // page URL query
+		want       string   // the transport the page ends up on
+		banner     string
+		// live: whether live events that are not messages (typing,
+		// receipts) must get through. A long-poll client is not listening
+		// between two polls, and the server does not replay what it
+		// missed then: typing by design (fallback.md), receipts as a known
+		// gap of POST /poll (a read right after a message reliably falls
+		// into the gap, because both polls return on that message).
+		live bool
+	}{
+		// The page is told to try WebSocket first anyway, as a page that
+		// does not know what the server serves would: the real server
+		// refuses it and the client falls back by itself.
+		{"sse", []string{server.TransportSSE, server.TransportLongPoll}, "?transports=websocket,sse,longpoll", "sse",
+			"Connected via Server-Sent Events", true},
+		// The page takes the transports from GET /api/info.
+		{"longpoll", []string{server.TransportLongPoll}, "", "longpoll", "Connected via long-polling", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := chatServer(t, func(c *server.Config) { c.Transports = tc.transports })
+			for _, path := range []string{"/ws", "/sse"} {
+				if path == "/sse" && tc.want == "sse" {
+					continue
+				}
+				res, err := (&http.Client{Timeout: 10 * time.Second}).Get(env.URL() + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusNotFound {
+					t.Fatalf("GET %s: %s, want 404 from a server serving only %v", path, res.Status, tc.transports)
+				}
+			}
+
+			_, _, a, b, conv := pair(t, pageURL(t, env)+tc.query, desktopW, desktopH)
+			for _, p := range []*page{a, b} {
+				p.waitConnected(tc.want)
+				var banner string
+				p.eval(`document.getElementById("banner").textContent`, &banner)
+				if banner != tc.banner {
+					t.Errorf("%s's banner says %q, want %q", p.user.name, banner, tc.banner)
+				}
+			}
+			a.write("hello over " + tc.name)
+			b.waitMessage("hello over " + tc.name)
+			if tc.live {
+				a.waitFor("seen by bob", seenByJS+` === "bob"`)
+			}
+			if tc.live {
+				b.do("type", sendKeys("composer-text", "typing over "+tc.name))
+				a.waitFor("bob is typing", typingJS+` === "bob is typing…"`)
+				b.do("press Enter", pressEnter)
+			} else {
+				b.write("typing over " + tc.name)
+			}
+			a.waitMessage("typing over " + tc.name)
+			if tc.live {
+				b.waitFor("seen by alice", seenByJS+` === "alice"`)
+			}
+			a.screenshot("fallback-" + tc.name)
+
+			want := stored(t, env, "alice", conv)
+			if len(want) != 2 {
+				t.Fatalf("store holds %d messages, want 2", len(want))
+			}
+			sameAsStore(t, a, want)
+			sameAsStore(t, b, want)
+		})
+	}
+}
