@@ -14,11 +14,11 @@ func (s *Server) routes() error {
 	s.mux.HandleFunc("GET /ws", s.transport(TransportWebSocket, s.handleWS))
 	s.mux.Handle("GET /sse", s.instrument("sse", s.transport(TransportSSE, s.handleSSE)))
 	s.mux.Handle("POST /poll", s.transport(TransportLongPoll, s.api("poll", s.poll).ServeHTTP))
-	rpc := s.api("rpc", s.rpc).ServeHTTP
-	if !s.rpcEnabled() {
-		rpc = s.transport(TransportSSE, nil) // the 404 of a disabled transport
+	if s.rpcEnabled() {
+		s.mux.Handle("POST /rpc", s.api("rpc", s.rpc))
+	} else {
+		s.mux.HandleFunc("POST /rpc", s.disabled("rpc (it serves the sse and longpoll transports)"))
 	}
-	s.mux.Handle("POST /rpc", http.HandlerFunc(rpc))
 	s.mux.Handle("GET /api/info", s.instrument("info", http.HandlerFunc(s.info)))
 	s.apiRoutes()
 	s.mux.HandleFunc("GET /healthz", s.healthz)

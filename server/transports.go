@@ -75,9 +75,14 @@ func (s *Server) transport(t string, h http.HandlerFunc) http.HandlerFunc {
 	if s.enabled[t] {
 		return h
 	}
+	return s.disabled("transport " + t)
+}
+
+// disabled answers the requests of a disabled endpoint.
+func (s *Server) disabled(what string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errf(protocol.CodeNotFound,
-			"transport "+t+" is disabled on this server (enabled: "+strings.Join(s.transports(), ",")+")"))
+			what+" is disabled on this server (transports enabled: "+strings.Join(s.transports(), ",")+")"))
 	}
 }
 
