@@ -4,6 +4,7 @@
 //
 //	duplex [serve] [flags]                 run the server (the default)
 //	duplex token --user alice [--ttl 24h]  print an HS256 token for alice
+//	duplex connect URL --user alice        interactive terminal client
 //	duplex bench [--users 1000 ...]        load-test a running server
 //
 // Every flag can also be given as a DUPLEX_* environment variable; a flag
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args, stderr)
 	case "token":
 		return token(args, stdout, stderr)
+	case "connect":
+		return connect(ctx, args, os.Stdin, stdout, stderr)
 	case "bench":
 		return bench(ctx, args, stdout, stderr)
 	case "help":
@@ -94,6 +97,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   duplex [serve] [flags]                 run the server (default)
   duplex token --user NAME [--ttl 24h]   print an HS256 token for NAME
+  duplex connect [URL] [flags]           interactive client (--token, or --user to mint one)
   duplex bench [flags]                   load-test a running server (-h lists flags)
 
 Flags may also be set as DUPLEX_* environment variables (--data-dir is
