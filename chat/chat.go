@@ -27,6 +27,9 @@ type Service struct {
 	hub *hub.Hub
 	seq *sequencer
 	wh  *webhook // nil when no webhook is configured
+	// rpc rate-limits the requests of users without a session (Do), per
+	// user on this node, as a session's bucket does per connection.
+	rpc userBuckets
 
 	memberCache memberCache // see membercache.go
 

@@ -33,6 +33,7 @@ type Fallback interface {
 	// result or error; for sync the message events then sync.end, at
 	// most Config.SyncPage messages at a time). Requests that need a
 	// session (subscribe, unsubscribe) get a bad_request error frame.
+	// The rate limit of a session applies per user on this node.
 	// The returned error refuses the caller itself (no user, expired
 	// credentials, shutting down); a failed request is an error frame.
 	Do(ctx context.Context, id Identity, frame []byte, sink Sink) error
@@ -91,6 +92,10 @@ func (s *Service) Do(ctx context.Context, id Identity, frame []byte, sink Sink) 
 	}
 	ss := s.newSession(id, sink)
 	ss.transient = true
+	if now := time.Now(); !s.rpc.allow(id.UserID, s.cfg.RatePerSecond, s.cfg.RateBurst, now) {
+		// An empty bucket: Handle answers rate_limited with the request id.
+		ss.bucket = tokenBucket{rate: s.cfg.RatePerSecond, burst: float64(s.cfg.RateBurst), last: now}
+	}
 	ss.Handle(ctx, frame)
 	// An acked send moves the sender's delivered cursor, as on a session.
 	s.addCursors(id.UserID, ss.cursors)

@@ -300,3 +300,53 @@ func TestPoll(t *testing.T) {
 		}
 	}
 }
+
+// TestDoRateLimited: requests without a session share a per-user bucket:
+// past the burst they are refused with rate_limited and their id, other
+// users are not affected.
+func TestDoRateLimited(t *testing.T) {
+	e := newEnv(t, Config{RatePerSecond: 0.001, RateBurst: 2})
+	for i, want := range []string{"", "", "rate_limited"} {
+		r := do(t, e.svc, "alice", map[string]any{"type": "ping", "id": fmt.Sprint(i)})
+		if len(r) != 1 || errCode(r[0]) != want || r[0]["id"] != fmt.Sprint(i) {
+			t.Fatalf("request %d: %v, want %q", i, r, want)
+		}
+	}
+	if r := do(t, e.svc, "bob", map[string]any{"type": "ping", "id": "b"}); errCode(r[0]) != "" {
+		t.Fatalf("another user limited: %v", r)
+	}
+}
+
+// TestUserBucketsBounded: the buckets of idle users are forgotten when the
+// table is full, so it stays bounded.
+func TestUserBucketsBounded(t *testing.T) {
+	var u userBuckets
+	now := time.Now()
+	for i := 0; i < maxUserBuckets; i++ {
+		u.allow(fmt.Sprint(i), 10, 1, now)
+	}
+	if len(u.m) != maxUserBuckets {
+		t.Fatalf("%d buckets", len(u.m))
+	}
+	later := now.Add(time.Second) // every bucket has refilled
+	if !u.allow("new", 10, 1, later) || len(u.m) != 1 {
+		t.Fatalf("after the sweep: %d buckets", len(u.m))
+	}
+}
+
+// FuzzRemotePayloads feeds arbitrary broker payloads to the parsers of
+// forwarded requests and their replies (another node, another version, or
+// corruption): never a panic, and a parsed request is made of the input.
+func FuzzRemotePayloads(f *testing.F) {
+	f.Add([]byte("\x05alice\x0breply.12345{\"type\":\"ping\"}"))
+	f.Add([]byte{replyFrames, 2, '{', '}', 1, '1'})
+	f.Add([]byte{replyNoSession})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if user, reply, frame, ok := parseRemote(p); ok && len(user)+len(reply)+len(frame) > len(p) {
+			t.Fatalf("parsed more than the input: %q %q %q", user, reply, frame)
+		}
+		var l frameList
+		writeRemoteReply(p, "id", &l)
+	})
+}
