@@ -13,6 +13,16 @@ const typingJS = `document.getElementById("typing").textContent`
 // seenByJS is who the page says has seen the last of its user's messages.
 const seenByJS = `[...document.querySelectorAll("#messages li.mine")].at(-1)?.dataset.seenBy ?? ""`
 
+// noTyping checks that the page shows nobody typing.
+func noTyping(t *testing.T, p *page) {
+	t.Helper()
+	var typing string
+	p.eval(typingJS, &typing)
+	if typing != "" {
+		t.Errorf("%s's page still says %q", p.user.name, typing)
+	}
+}
+
 // pair logs alice and bob in, each in a browser context of their own, and
 // opens a direct conversation between them on both pages.
 func pair(t *testing.T, url string, width, height int64) (alice, bob *user, a, b *page, conv string) {
@@ -42,7 +52,7 @@ func TestChatBothWays(t *testing.T) {
 	b.screenshot("chat-typing")
 	a.do("press Enter", pressEnter)
 	b.waitMessage("hello bob")
-	b.waitFor("the typing indicator to go with her message", typingJS+` === ""`)
+	noTyping(t, b) // her message ends her typing at once
 	// Bob's page has the conversation open, so it reads it: alice sees that.
 	a.waitFor("seen by bob", seenByJS+` === "bob"`)
 
@@ -83,6 +93,17 @@ func TestChatBothWays(t *testing.T) {
 				t.Errorf("%s's page: message %q from %s shown as mine=%v", p.user.name, m.Body, m.Sender, m.Mine)
 			}
 		}
+	}
+
+	// A message the server refuses (over the 16 KiB body limit: 9000
+	// two-byte characters fit the composer's 16000 characters) stays in
+	// the list saying why, instead of pending for ever.
+	a.eval(`(document.getElementById("composer-text").value = "é".repeat(9000), 1)`, new(int))
+	a.do("send the oversized message", chromedp.Focus(chromedp.ID("composer-text")), pressEnter)
+	a.waitFor("the refusal", messagesJS+`.some((m) => !m.pending && m.meta.startsWith("not sent:") && m.body.length === 9000)`)
+	a.screenshot("chat-not-sent")
+	if got := len(stored(t, env, "alice", conv)); got != 3 {
+		t.Errorf("store holds %d messages after the refused one, want 3", got)
 	}
 }
 

@@ -72,6 +72,7 @@ func TestFallbackTransports(t *testing.T) {
 				b.write("typing over " + tc.name)
 			}
 			a.waitMessage("typing over " + tc.name)
+			noTyping(t, a)
 			if tc.live {
 				b.waitFor("seen by alice", seenByJS+` === "alice"`)
 			}

@@ -1,6 +1,6 @@
 // The chat page: a small application on top of duplex.js. Everything it
 // needs is served by the duplex binary; no framework, no build step.
-import { Duplex, State } from "/duplex.js";
+import { Duplex, State, newClientMsgId } from "/duplex.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "duplex.token";
@@ -133,7 +133,8 @@ function wire() {
     const body = text.value.trim();
     if (!body || !ui.open) return;
     text.value = "";
-    dx.send(ui.open, body).catch((err) => alert("not sent: " + err.message));
+    const conv = ui.open, clientMsgId = newClientMsgId();
+    dx.send(conv, body, { clientMsgId }).catch((err) => notSent(conv, clientMsgId, err));
   };
   text.onkeydown = (e) => {
     if (e.key === "Enter" && !e.shiftKey) {
@@ -220,6 +221,16 @@ function onPending(p) {
   if (p.conv === ui.open) renderMessages(true);
 }
 
+// notSent marks a message the server refused (too large, not a member any
+// more): it stays in the list, saying why, instead of pending forever.
+function notSent(conv, clientMsgId, err) {
+  const m = convMessages(conv).get(clientMsgId);
+  if (!m?.pending) return;
+  m.pending = false;
+  m.failed = err.message || String(err);
+  if (conv === ui.open) renderMessages();
+}
+
 function onMessage(m) {
   convMessages(m.conv).set(m.client_msg_id || "seq" + m.seq, m);
   const c = ui.convs.get(m.conv);
@@ -235,7 +246,8 @@ function onMessage(m) {
     refreshConversations();
   }
   if (!ui.oldest.has(m.conv)) ui.oldest.set(m.conv, m.seq);
-  ui.typing.get(m.conv)?.delete(m.sender);
+  ui.typing.get(m.conv)?.delete(m.sender); // their message ends their typing
+  renderTyping();
   localStorage.setItem(SEQS_KEY + "." + ui.me, JSON.stringify(dx.resume.snapshot()));
   if (m.conv === ui.open) {
     renderMessages(true);
@@ -354,7 +366,7 @@ async function loadOlder(initial = false) {
 function markRead() {
   const c = ui.convs.get(ui.open);
   if (!c || !document.hasFocus?.() && document.visibilityState !== "visible") return;
-  const top = Math.max(0, ...[...convMessages(ui.open).values()].filter((m) => !m.pending).map((m) => m.seq));
+  const top = Math.max(0, ...[...convMessages(ui.open).values()].filter((m) => m.seq !== undefined).map((m) => m.seq));
   if (top > (c.read_seq ?? 0) || c.unread > 0) {
     c.read_seq = Math.max(c.read_seq ?? 0, top);
     c.unread = 0;
@@ -366,7 +378,8 @@ function markRead() {
 function renderMessages(scroll = false) {
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
-  const all = [...convMessages(ui.open).values()].sort((a, b) => (a.pending ? Infinity : a.seq) - (b.pending ? Infinity : b.seq));
+  // Stored messages by seq; pending and refused ones (no seq yet) last.
+  const all = [...convMessages(ui.open).values()].sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));
   const seen = ui.seen.get(ui.open) ?? new Map();
   const items = [];
   if (ui.oldest.get(ui.open) === 1 && all.length) {
@@ -375,10 +388,10 @@ function renderMessages(scroll = false) {
     li.textContent = "Beginning of the conversation";
     items.push(li);
   }
-  const lastMine = all.filter((m) => m.sender === ui.me && !m.pending).at(-1);
+  const lastMine = all.filter((m) => m.sender === ui.me && m.seq !== undefined).at(-1);
   for (const m of all) {
     const li = document.createElement("li");
-    li.className = (m.sender === ui.me ? "mine" : "") + (m.pending ? " pending" : "");
+    li.className = (m.sender === ui.me ? "mine" : "") + (m.pending ? " pending" : "") + (m.failed ? " failed" : "");
     li.dataset.seq = m.seq ?? "";
     li.dataset.clientMsgId = m.client_msg_id ?? "";
     const from = document.createElement("span");
@@ -389,7 +402,8 @@ function renderMessages(scroll = false) {
     body.textContent = m.body;
     const meta = document.createElement("span");
     meta.className = "meta";
-    meta.textContent = m.pending ? "sending…" : new Date(m.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    meta.textContent = m.pending ? "sending…" : m.failed ? "not sent: " + m.failed :
+      new Date(m.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     if (m === lastMine) {
       const by = [...seen].filter(([, s]) => s >= m.seq).map(([u]) => u);
       if (by.length) {
