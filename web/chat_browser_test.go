@@ -127,6 +127,8 @@ func TestOfflineCatchUp(t *testing.T) {
 	}
 
 	a = alice.open(pageURL(t, env), phoneW, phoneH)
+	a.waitFor("the login form", `!document.getElementById("login").hidden`)
+	a.screenshot("login-phone")
 	a.login()
 	badge := fmt.Sprintf(`document.querySelector('#convs li[data-conv=%q] .badge')`, conv)
 	a.waitFor(fmt.Sprintf("an unread badge of %d", n), fmt.Sprintf(`%s?.textContent === "%d"`, badge, n))

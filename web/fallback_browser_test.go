@@ -78,9 +78,24 @@ func TestFallbackTransports(t *testing.T) {
 			}
 			a.screenshot("fallback-" + tc.name)
 
+			// A restart: the fallback reconnects by itself, sends what was
+			// written meanwhile and resumes the other side.
+			if err := env.Stop(); err != nil {
+				t.Fatalf("stop the server: %v", err)
+			}
+			a.waitFor("the reconnecting banner", `document.getElementById("banner").dataset.state !== "connected"`)
+			a.write("written while down over " + tc.name)
+			if err := env.Start(); err != nil {
+				t.Fatalf("restart the server: %v", err)
+			}
+			a.waitConnected(tc.want)
+			b.waitConnected(tc.want)
+			b.waitMessage("written while down over " + tc.name)
+			a.waitMessage("written while down over " + tc.name)
+
 			want := stored(t, env, "alice", conv)
-			if len(want) != 2 {
-				t.Fatalf("store holds %d messages, want 2", len(want))
+			if len(want) != 3 {
+				t.Fatalf("store holds %d messages, want 3", len(want))
 			}
 			sameAsStore(t, a, want)
 			sameAsStore(t, b, want)
