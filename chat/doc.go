@@ -10,6 +10,13 @@
 // messages of a conversation while they replay it from the store, so a
 // client sees each conversation's messages in seq order.
 //
+// Clients without a two-way connection (the HTTP fallback transports) use
+// Fallback: Do answers one request on any node without a session,
+// DoSession forwards the requests that act on an event-stream session to
+// the node holding it through the broker, and Poll answers a long-poll
+// from the client's cursors, so no node keeps state for such a client
+// between its requests.
+//
 // Lock order: sequencer.mu before seqKey.mu; a seqKey.mu may be held while
 // a session's mu is taken (a broker that delivers synchronously calls
 // Deliver from Publish), never the reverse. Service.mu and session.mu are

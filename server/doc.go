@@ -56,8 +56,8 @@
 //
 // # Outbound queue and slow consumers
 //
-// Every connection has a bounded queue of outbound frames drained by one
-// writer goroutine. The chat service's Send never blocks: when the queue is
+// Every connection (WebSocket or SSE stream) has a bounded queue of
+// outbound frames drained by one writer goroutine. The chat service's Send never blocks: when the queue is
 // full it reports false and the chat closes the connection with its
 // slow-consumer code; the frames still queued are then dropped (the client
 // recovers them with sync), whereas on other closes (e.g. 1001 at shutdown)
