@@ -269,6 +269,11 @@ class WebSocketTransport {
   }
 }
 
+/** The UTF-8 size of a frame as sent. */
+function frameBytes(frame) {
+  return new TextEncoder().encode(JSON.stringify(frame)).length;
+}
+
 /** POST /rpc: one request, the frames a WebSocket session would reply. */
 async function rpc(base, token, frame, session, signal) {
   const u = new URL(base + "/rpc");
@@ -281,8 +286,10 @@ async function rpc(base, token, frame, session, signal) {
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
-    const code = body?.error?.code ?? "http_" + res.status;
-    throw new TransportError("rpc: " + code, res.status === 401 ? 4000 : 0, code);
+    // errorCode is the protocol's error code when the server gave one (a
+    // proxy's 502 has none: that is a transport failure, retried).
+    const code = body?.error?.code;
+    throw new TransportError(body?.error?.message ?? `rpc: HTTP ${res.status}`, res.status === 401 ? 4000 : 0, code);
   }
   return body.frames ?? [];
 }
@@ -618,7 +625,12 @@ export class Duplex extends Emitter {
           this.#pending.delete(frame.id);
           p.reject(err);
         }
-        if (frame.type === "send") this.#queueAgain(frame.client_msg_id);
+        // A send the server refused for what it is (too large, invalid,
+        // not a member) fails; any other failure is retried by the
+        // request's rejection handler in #transmit, after a pause.
+        if (frame.type === "send" && err.errorCode && !RETRYABLE.has(err.errorCode) && err.code !== 4000) {
+          this.#refuse(frame.client_msg_id, { code: err.errorCode, message: err.message });
+        }
         if (err.code === 4000) this.#onClosed(4000, err.message);
       },
       cursors: () => this.resume.snapshot(),
@@ -820,8 +832,7 @@ export class Duplex extends Emitter {
         if (item && RETRYABLE.has(f.code)) {
           this.#queueAgain(item.clientMsgId, 1000);
         } else if (item) {
-          this.outgoing.take(item.clientMsgId);
-          item.reject(new DuplexError(f));
+          this.#refuse(item.clientMsgId, f);
         }
         return;
       }
@@ -847,11 +858,24 @@ export class Duplex extends Emitter {
   }
 
   #transmit(item) {
-    this.outgoing.markSent(item.clientMsgId);
     const frame = { type: "send", conv: item.conv, client_msg_id: item.clientMsgId, body: item.body };
     if (item.meta !== undefined) frame.meta = item.meta;
+    // A frame over the server's limit would get the WebSocket closed with
+    // 1009, and the reconnect would send it again, for ever: refuse it here.
+    const max = this.limits?.max_frame ?? 65536;
+    if (frameBytes(frame) > max) {
+      this.#refuse(item.clientMsgId, { code: "too_large", message: `duplex: message frame over ${max} bytes` });
+      return;
+    }
+    this.outgoing.markSent(item.clientMsgId);
     // The ack settles the queue item; the request promise only tracks time.
     this.request(frame).catch(() => this.#queueAgain(item.clientMsgId, 1000));
+  }
+
+  /** Drops a queued send for good and rejects its promise. */
+  #refuse(clientMsgId, frame) {
+    const item = this.outgoing.take(clientMsgId);
+    item?.reject(new DuplexError({ type: "error", ...frame }));
   }
 
   #queueAgain(clientMsgId, delay = 0) {

@@ -3,7 +3,7 @@
 // message once and in order, and retransmits queued sends with their ids.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Duplex, State } from "../static/duplex.js";
+import { Duplex, DuplexError, State, TransportError } from "../static/duplex.js";
 
 // FakeServer keeps one conversation's log and answers duplex.v1 requests
 // the way the server does, with idempotent sends.
@@ -223,4 +223,44 @@ test("on a fallback, WebSocket is probed again only when it is preferred to the 
   await new Promise((r) => setTimeout(r, 40));
   assert.equal(none.probes(), 0, "no WebSocket probe when WebSocket is not among the transports");
   assert.equal(none.dx.transport.name, "longpoll");
+});
+
+test("sends the server refuses fail once; transport failures are retried", { timeout: 10000 }, async (t) => {
+  const server = new FakeServer();
+  const Base = server.transportClass();
+  let attempts = 0;
+  // Like SSE and long-polling, requests go out as HTTP POSTs that can fail
+  // on their own: the first answer is a proxy's 502, then the server's
+  // too_large for the marked body.
+  class RPC extends Base {
+    name = "sse";
+    request(f) {
+      if (f.type !== "send") return super.request(f);
+      attempts++;
+      queueMicrotask(() => {
+        if (attempts === 1) this.hooks.requestFailed(f, new TransportError("rpc: HTTP 502", 0, undefined));
+        else if (f.body === "refused") this.hooks.requestFailed(f, new TransportError("body too large", 0, "too_large"));
+        else super.request(f);
+      });
+      return true;
+    }
+  }
+  const dx = new Duplex({
+    token: "t", url: "http://fake", transports: ["sse"], transportClasses: { sse: RPC },
+    backoff: { base: 1, cap: 5 }, heartbeatMs: 60000, heartbeatTimeoutMs: 60000,
+  });
+  t.after(() => dx.close());
+  dx.connect();
+  await until(() => dx.state === State.CONNECTED, "connected");
+  const ok = await dx.send("c", "fine after a retry");
+  assert.equal(ok.seq, 1);
+  assert.equal(attempts, 2, "one retry after the 502");
+  await assert.rejects(dx.send("c", "refused"), (err) => err instanceof DuplexError && err.code === "too_large");
+  assert.equal(attempts, 3, "a refused send is not retried");
+  assert.equal(dx.outgoing.size, 0);
+  // A frame over the server's limit is refused without being sent (over
+  // WebSocket it would close the connection with 1009, again and again).
+  await assert.rejects(dx.send("c", "x".repeat(70000)), (err) => err.code === "too_large");
+  assert.equal(attempts, 3);
+  assert.equal(dx.state, State.CONNECTED);
 });
