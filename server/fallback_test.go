@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/duplexhq/duplex/chat"
 )
 
 // sseEvent is one Server-Sent Event.
@@ -450,4 +452,70 @@ func TestWebClient(t *testing.T) {
 	if st := e.call("GET", "/nope.js", "", nil, nil); st != 404 {
 		t.Fatalf("unknown file: %d", st)
 	}
+}
+
+// TestSSESlowConsumer: a stream whose client stops reading overflows its
+// bounded queue and is ended by the slow-consumer policy, announced with
+// a close event carrying 4009 once the client reads again.
+func TestSSESlowConsumer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills loopback socket buffers")
+	}
+	e := newEnv(t, envOpts{sendQueue: 4, writeTimeout: time.Minute,
+		chat: chatConfigOpenChannels()})
+	req, _ := http.NewRequest("GET", e.base+"/sse?access_token="+e.token("bob"), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	line, err := rd.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, `data: {"type":"welcome"`) {
+		t.Fatalf("first line %q %v", line, err)
+	}
+	var w frame
+	json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &w)
+	if st, fs := e.rpc("bob", w.Session, map[string]any{"type": "subscribe", "id": "s", "channel": "flood"}); st != 200 || len(fs) != 1 || fs[0].Type != "result" {
+		t.Fatalf("subscribe: %d %+v", st, fs)
+	}
+	// bob reads nothing while 32 MiB are published: far more than loopback
+	// socket buffers hold, so the queue overflows.
+	data := map[string]string{"pad": strings.Repeat("x", 16000)}
+	for i := 0; i < 2000; i++ {
+		if st := e.call("POST", "/api/channels/flood/publish", "admin", map[string]any{"data": data}, nil); st != 200 {
+			t.Fatalf("publish %d: %d", i, st)
+		}
+	}
+	done := make(chan string, 1)
+	go func() {
+		var last string
+		for {
+			l, err := rd.ReadString('\n')
+			if err != nil {
+				done <- last
+				return
+			}
+			if strings.HasPrefix(l, "event: close") {
+				l2, _ := rd.ReadString('\n')
+				done <- l2
+				return
+			}
+			last = l[:min(len(l), 40)]
+		}
+	}()
+	select {
+	case got := <-done:
+		if !strings.Contains(got, `"code":4009`) {
+			t.Fatalf("stream ended without the 4009 close event; last line %q", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("stream not closed")
+	}
+}
+
+// chatConfigOpenChannels lets clients subscribe and publish to channels
+// without history (publishing costs no store write).
+func chatConfigOpenChannels() chat.Config {
+	return chat.Config{Namespaces: map[string]chat.Namespace{"": {Subscribe: true, Publish: true}}}
 }
