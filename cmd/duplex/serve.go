@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/duplexhq/duplex/auth"
@@ -134,7 +135,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			slog.String("url", scheme+"://"+ln.Addr().String()+"/"))
 	}
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("scheme", scheme),
-		slog.Bool("dev", sec.dev), slog.String("data_dir", c.DataDir), slog.String("durability", c.Durability))
+		slog.Bool("dev", sec.dev), slog.String("data_dir", c.DataDir), slog.String("durability", c.Durability),
+		slog.String("transports", strings.Join(transports, ",")))
 	err = srv.Serve(ctx, ln, tlsConfig, c.ShutdownGrace)
 	log.Info("shutting down", slog.Any("err", err))
 	if errors.Is(err, context.DeadlineExceeded) {
