@@ -49,8 +49,13 @@ func TestZeroConfigDevMode(t *testing.T) {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(page), "DEV MODE") {
-		t.Fatal("page lacks the DEV MODE banner")
+	// The page shows its dev-mode banner when /api/info says so.
+	if !strings.Contains(string(page), `id="devmode"`) {
+		t.Fatal("page lacks the dev mode banner")
+	}
+	var info struct{ Dev bool }
+	if st := apiCall(t, base, "GET", "/api/info", "", nil, &info); st != 200 || !info.Dev {
+		t.Fatalf("/api/info: status %d, dev %v; want 200, dev mode on", st, info.Dev)
 	}
 	var login struct{ Token string }
 	if st := apiCall(t, base, "POST", "/api/dev/login", "", map[string]string{"user": "alice"}, &login); st != 200 || login.Token == "" {
