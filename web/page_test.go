@@ -141,12 +141,22 @@ func (p *page) eval(expr string, out any) {
 // waitFor waits until the JavaScript expression is truthy in the page.
 func (p *page) waitFor(what, expr string) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, waitTimeout+5*time.Second)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(waitTimeout)))
-	if err != nil {
-		p.t.Fatalf("%s: waiting for %s: %v\n%s", p.user.name, what, err, p.describe())
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		left := time.Until(deadline)
+		ctx, cancel := context.WithTimeout(p.ctx, left+5*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(left)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || p.ctx.Err() != nil {
+			p.t.Fatalf("%s: waiting for %s: %v\n%s", p.user.name, what, err, p.describe())
+		}
+		// The page navigated (the app reloads itself after its session
+		// ended): poll the new document.
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

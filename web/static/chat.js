@@ -5,6 +5,7 @@ import { Duplex, State, newClientMsgId } from "/duplex.js";
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "duplex.token";
 const SEQS_KEY = "duplex.seqs";
+const NOTICE_KEY = "duplex.notice"; // shown on the login form after a reload
 
 const ui = {
   convs: new Map(), // id -> conversation
@@ -17,6 +18,8 @@ const ui = {
   me: undefined,
 };
 let dx;
+let devMode = false;
+let renewed = 0; // when the token was last renewed after a refusal
 let served; // the transports the server offers (GET /api/info), in its order
 
 async function info() {
@@ -36,9 +39,7 @@ async function start() {
   $("login-name").hidden = $("login-name-label").hidden = !dev;
   $("login-name").required = dev;
   $("login-token").hidden = $("login-token-label").hidden = dev;
-  const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) return enter(saved);
-  $("login").hidden = false;
+  devMode = dev;
   $("login-form").onsubmit = async (e) => {
     e.preventDefault();
     $("login-error").textContent = "";
@@ -50,6 +51,26 @@ async function start() {
       $("login-error").textContent = err.message;
     }
   };
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) return enter(saved);
+  $("login").hidden = false;
+  $("login-error").textContent = sessionStorage.getItem(NOTICE_KEY) ?? "";
+  sessionStorage.removeItem(NOTICE_KEY);
+}
+
+// renewToken gets a fresh token when the server refuses or expires the one
+// held: in dev mode by logging in again by name; otherwise it is up to the
+// person, so the page goes back to the login form saying why.
+async function renewToken() {
+  if (!devMode) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.setItem(NOTICE_KEY, "Your session has ended: log in again.");
+    location.reload();
+    return new Promise(() => {}); // the page is going away
+  }
+  const token = await devLogin(ui.me);
+  sessionStorage.setItem(TOKEN_KEY, token);
+  return token;
 }
 
 async function devLogin(user) {
@@ -81,7 +102,7 @@ function enter(token) {
   const params = new URLSearchParams(location.search);
   const transports = params.get("transports")?.split(",") ?? served;
   const seqs = JSON.parse(localStorage.getItem(SEQS_KEY + "." + ui.me) ?? "{}");
-  dx = new Duplex({ token, seqs, ...(transports ? { transports } : {}) });
+  dx = new Duplex({ token, seqs, getToken: renewToken, ...(transports ? { transports } : {}) });
   window.duplexClient = dx; // for tests and the curious
   dx.on("state", onState);
   dx.on("welcome", onWelcome);
@@ -159,6 +180,15 @@ function wire() {
 }
 
 function onState(s) {
+  // Credentials refused (an expired token is refused at connect time):
+  // renew them and connect again, but not in a loop.
+  if (s.state === State.CLOSED && s.code === 4000 && Date.now() - renewed > 30000) {
+    renewed = Date.now();
+    renewToken().then((token) => {
+      dx.token = token;
+      dx.connect();
+    }, (err) => { $("banner").textContent = "Disconnected: " + err.message; });
+  }
   const b = $("banner");
   b.dataset.state = s.state;
   b.dataset.transport = s.transport ?? "";

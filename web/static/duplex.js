@@ -574,7 +574,18 @@ export class Duplex extends Emitter {
     const gen = ++this.#gen;
     const name = this.opts.transports[transportIndex];
     this.#setState(this.#attempt === 0 ? State.CONNECTING : State.RECONNECTING, { transport: name });
-    if (!this.token && this.opts.getToken) this.token = await this.opts.getToken();
+    if (!this.token && this.opts.getToken) {
+      let token;
+      try {
+        token = await this.opts.getToken();
+      } catch (err) {
+        // No token now (the auth service is down too?): try again later.
+        if (gen === this.#gen) this.#retry(1006, "getToken: " + (err?.message ?? err));
+        return;
+      }
+      if (gen !== this.#gen) return;
+      this.token = token;
+    }
     const Transport = this.opts.transportClasses?.[name] ?? TRANSPORTS[name];
     const t = new Transport(this.base, this.token, this.#hooks(gen));
     // The transport is current before open() settles: SSE and long-polling

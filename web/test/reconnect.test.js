@@ -264,3 +264,31 @@ test("sends the server refuses fail once; transport failures are retried", { tim
   assert.equal(attempts, 3);
   assert.equal(dx.state, State.CONNECTED);
 });
+
+test("after 4001 a fresh token is fetched, and a failing getToken is retried", { timeout: 10000 }, async (t) => {
+  const server = new FakeServer();
+  const tokens = [];
+  const Base = server.transportClass();
+  class Recording extends Base {
+    constructor(base, token, hooks) {
+      super(base, token, hooks);
+      tokens.push(token);
+    }
+  }
+  let calls = 0;
+  const dx = new Duplex({
+    token: "old", url: "http://fake", transports: ["websocket"], transportClasses: { websocket: Recording },
+    getToken: async () => {
+      if (++calls === 1) throw new Error("auth service down");
+      return "fresh";
+    },
+    backoff: { base: 1, cap: 5 }, heartbeatMs: 60000, heartbeatTimeoutMs: 60000,
+  });
+  t.after(() => dx.close());
+  dx.connect();
+  await until(() => dx.state === State.CONNECTED, "connected");
+  server.transports[0].drop(4001);
+  await until(() => dx.state === State.CONNECTED && server.transports.length === 2, "reconnected with a fresh token");
+  assert.equal(calls, 2, "getToken failed once, then was asked again");
+  assert.deepEqual(tokens, ["old", "fresh"]);
+});
