@@ -3,8 +3,11 @@ package web_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/duplexhq/duplex/chat"
+	"github.com/duplexhq/duplex/internal/testserver"
 )
 
 // typingJS reads the typing indicator under the message list.
@@ -107,17 +110,21 @@ func TestChatBothWays(t *testing.T) {
 	}
 }
 
-// TestOfflineCatchUp: alice closes her page; bob writes N messages; alice
-// comes back on her phone (new tab, logs in again) and sees the unread
-// badge with N, then every message once, and bob sees she read them.
+// TestOfflineCatchUp: alice closes her page (bob sees her go offline); bob
+// writes N messages; alice comes back on her phone (new tab, logs in again)
+// and sees the unread badge with N, then every message once, and bob sees
+// her online again and that she read them.
 func TestOfflineCatchUp(t *testing.T) {
 	const n = 7
-	env := chatServer(t, nil)
+	// A short presence grace, so that bob's page sees alice go offline.
+	env := testserver.Start(t, testserver.Options{Dev: true, Chat: chat.Config{PresenceGrace: 100 * time.Millisecond}})
 	alice, _, a, b, conv := pair(t, pageURL(t, env), desktopW, desktopH)
 	a.write("see you later")
 	b.waitMessage("see you later")
 
 	a.close()
+	online := fmt.Sprintf(`document.querySelector('#convs li[data-conv=%q] .dot.online')`, conv)
+	b.waitFor("alice shown offline", "!"+online)
 	for i := 1; i <= n; i++ {
 		b.write(fmt.Sprintf("while you were away %d", i))
 	}
@@ -130,6 +137,7 @@ func TestOfflineCatchUp(t *testing.T) {
 	a.waitFor("the login form", `!document.getElementById("login").hidden`)
 	a.screenshot("login-phone")
 	a.login()
+	b.waitFor("alice shown online again", online)
 	badge := fmt.Sprintf(`document.querySelector('#convs li[data-conv=%q] .badge')`, conv)
 	a.waitFor(fmt.Sprintf("an unread badge of %d", n), fmt.Sprintf(`%s?.textContent === "%d"`, badge, n))
 	a.screenshot("offline-unread-phone")
