@@ -48,7 +48,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestSinkSendAllocs(t *testing.T) {
-	w := &wsConn{s: &Server{metrics: NewMetrics()}, q: make(chan []byte, 1), done: make(chan struct{})}
+	w := &wsConn{outbox: newOutbox(1, NewMetrics().queueDrops)}
 	frame := []byte(`{"type":"message"}`)
 	allocs := testing.AllocsPerRun(1000, func() {
 		if !w.Send(frame) {
@@ -75,7 +75,7 @@ func TestSinkSendAllocs(t *testing.T) {
 }
 
 func BenchmarkSinkSend(b *testing.B) {
-	w := &wsConn{s: &Server{metrics: NewMetrics()}, q: make(chan []byte, DefaultSendQueue), done: make(chan struct{})}
+	w := &wsConn{outbox: newOutbox(DefaultSendQueue, NewMetrics().queueDrops)}
 	frame := []byte(`{"type":"message","conv":"c1","seq":1,"sender":"alice","client_msg_id":"m1","body":"hi","ts":1}`)
 	done := make(chan struct{})
 	go func() {

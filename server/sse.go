@@ -2,11 +2,9 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/duplexhq/duplex/chat"
@@ -17,59 +15,8 @@ import (
 // with a bounded queue drained by the handler goroutine, exactly like a
 // WebSocket connection without the upstream half.
 type sseConn struct {
+	outbox
 	s *Server
-	q chan []byte
-
-	mu      sync.Mutex
-	closing bool
-	code    int
-	reason  string
-	done    chan struct{} // closed when a close has been requested
-}
-
-// Send queues frame; it never blocks and reports false when the queue is
-// full or the stream is closing.
-func (c *sseConn) Send(frame []byte) bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-	}
-	select {
-	case c.q <- frame:
-		return true
-	default:
-		c.s.metrics.queueDrops.Inc()
-		return false
-	}
-}
-
-// SendWait queues frame, waiting for room while the queue is full.
-func (c *sseConn) SendWait(ctx context.Context, frame []byte) error {
-	select {
-	case <-c.done:
-		return errConnClosing
-	default:
-	}
-	select {
-	case c.q <- frame:
-		return nil
-	case <-c.done:
-		return errConnClosing
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Close asks the handler to end the stream with a close event carrying
-// code and reason; the first call wins.
-func (c *sseConn) Close(code int, reason string) {
-	c.mu.Lock()
-	if !c.closing {
-		c.closing, c.code, c.reason = true, code, reason
-		close(c.done)
-	}
-	c.mu.Unlock()
 }
 
 var _ chat.FlowSink = (*sseConn)(nil)
@@ -92,7 +39,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c := &sseConn{s: s, q: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{})}
+	c := &sseConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops), s: s}
 	if !s.track(c) {
 		s.writeError(w, r, errf(protocol.CodeUnavailable, "server shutting down"))
 		return

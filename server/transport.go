@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/duplexhq/duplex/auth"
@@ -20,65 +19,9 @@ const subprotocol = protocol.Subprotocol
 // wsConn is one WebSocket client: it implements chat.Sink with a bounded
 // queue drained by its writer goroutine.
 type wsConn struct {
+	outbox
 	s *Server
 	c *ws.Conn
-
-	q chan []byte
-
-	mu      sync.Mutex
-	closing bool
-	code    int
-	reason  string
-	done    chan struct{} // closed when a close has been requested
-}
-
-// Send queues frame; it never blocks and reports false when the queue is
-// full or the connection is closing.
-func (w *wsConn) Send(frame []byte) bool {
-	select {
-	case <-w.done:
-		return false
-	default:
-	}
-	select {
-	case w.q <- frame:
-		return true
-	default:
-		w.s.metrics.queueDrops.Inc()
-		return false
-	}
-}
-
-// SendWait queues frame, waiting for room while the queue is full: bulk
-// replays (sync) use it to be paced by the client instead of overflowing.
-func (w *wsConn) SendWait(ctx context.Context, frame []byte) error {
-	select {
-	case <-w.done:
-		return errConnClosing
-	default:
-	}
-	select {
-	case w.q <- frame:
-		return nil
-	case <-w.done:
-		return errConnClosing
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// errConnClosing is returned by SendWait once the connection is closing.
-var errConnClosing = errors.New("server: connection closing")
-
-// Close asks the writer to end the connection with code and reason; the
-// first call wins.
-func (w *wsConn) Close(code int, reason string) {
-	w.mu.Lock()
-	if !w.closing {
-		w.closing, w.code, w.reason = true, code, reason
-		close(w.done)
-	}
-	w.mu.Unlock()
 }
 
 var _ chat.FlowSink = (*wsConn)(nil)
@@ -112,7 +55,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		return
 	}
-	conn := &wsConn{s: s, c: c, q: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{})}
+	conn := &wsConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops), s: s, c: c}
 	if !s.track(conn) {
 		c.Close(ws.StatusGoingAway, "server shutting down")
 		return
