@@ -5,7 +5,7 @@
 # Prints one JSON line per run; docs/benchmarks.md records the figures.
 set -euo pipefail
 cd "$(dirname "$0")"
-IMPLS=${IMPLS:-"duplex gws gorilla"}
+IMPLS=${IMPLS:-"duplex-event duplex gws gorilla"}
 IDLE_CONNS=${IDLE_CONNS:-15000}
 ECHO_CONNS=${ECHO_CONNS:-1000}
 DURATION=${DURATION:-10s}
@@ -21,7 +21,7 @@ for impl in $IMPLS; do
 	for mode in $MODES; do
 		"$bin/wsserver" -impl "$impl" >"$bin/addr" 2>"$bin/server.log" &
 		spid=$!
-		for _ in $(seq 1 50); do [ -s "$bin/addr" ] && break; sleep 0.1; done
+		for _ in $(seq 1 300); do [ -s "$bin/addr" ] && break; sleep 0.1; done
 		addr=$(head -n1 "$bin/addr")
 		sleep 0.5
 		if [ "$mode" = idle ]; then

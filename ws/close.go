@@ -45,6 +45,12 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		c.closeTCP()
 		return fmt.Errorf("ws: close: close frame not sent: %w", ErrClosed)
 	}
+	if c.ev != nil {
+		// A Poller reads the answer (possibly on this very goroutine,
+		// once the handler returns): it closes TCP, bounded by a timer.
+		c.armCloseTimer()
+		return nil
+	}
 	err := c.awaitPeerClose()
 	c.closeTCP()
 	return err

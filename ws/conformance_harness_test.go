@@ -145,7 +145,7 @@ type pair struct {
 func (h harness) start(t testing.TB, cfg config) *pair {
 	t.Helper()
 	if cfg.serve == nil {
-		cfg.serve = echo
+		cfg.serve = defaultServe
 	}
 	comp := ws.CompressionOptions{Mode: h.mode.comp}
 	if cfg.compression != nil {
@@ -295,7 +295,7 @@ func startClient(t testing.TB, h harness, cfg config, comp ws.CompressionOptions
 func (h harness) tryStartClient(t testing.TB, cfg config) (*pair, error) {
 	t.Helper()
 	if cfg.serve == nil {
-		cfg.serve = echo
+		cfg.serve = defaultServe
 	}
 	comp := ws.CompressionOptions{Mode: h.mode.comp}
 	if cfg.compression != nil {

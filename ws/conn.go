@@ -98,6 +98,9 @@ type Conn struct {
 	pingMu sync.Mutex
 	pings  map[uint64]chan struct{}
 	pingID uint64
+
+	// ev is set by Poller.Serve: the Poller reads the connection.
+	ev *eventConn
 }
 
 // newConn wraps nc after a successful handshake. br holds any bytes already
@@ -213,6 +216,9 @@ func (c *Conn) closeTCPCause(cause error) error {
 			c.releaseWriteState()
 			<-c.msgMu
 		default: // the message writer releases on unlock
+		}
+		if c.ev != nil {
+			c.evClosed()
 		}
 	})
 	return err

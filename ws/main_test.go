@@ -14,7 +14,9 @@ import (
 // leaked: every goroutine a Conn, a handshake or a test harness starts must
 // have exited once its owner is done. Closers get up to leakGrace to finish.
 func TestMain(m *testing.M) {
+	stop := startTestPoller()
 	code := m.Run()
+	stop()
 	if leaked := waitForLeaks(leakGrace); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "ws: %d goroutine(s) leaked after the tests:\n\n%s\n",
 			len(leaked), strings.Join(leaked, "\n\n"))

@@ -44,8 +44,8 @@ func (c *Conn) inflateMessage(first event) ([]byte, error) {
 			}
 			if len(in) > 0 && len(in) >= 2*lastTrial {
 				lastTrial = len(in)
-				if err := c.trialInflate(in, limit, text); err != nil {
-					return nil, err
+				if code, err := c.trialInflate(in, limit, text); err != nil {
+					return nil, c.fail(code, err)
 				}
 			}
 			var err error
@@ -79,9 +79,10 @@ func (c *Conn) inflateMessage(first event) ([]byte, error) {
 var bytesReaderPool = sync.Pool{New: func() any { return new(bytes.Reader) }}
 
 // trialInflate inflates the prefix in of an unfinished message, streaming
-// the output through a scratch buffer, and fails the connection if what it
-// yields is already too big, not UTF-8 (text) or not deflate data.
-func (c *Conn) trialInflate(in []byte, limit int64, text bool) error {
+// the output through a scratch buffer, and returns an error, with the close
+// code to fail the connection with, if what it yields is already too big,
+// not UTF-8 (text) or not deflate data.
+func (c *Conn) trialInflate(in []byte, limit int64, text bool) (StatusCode, error) {
 	src := bytesReaderPool.Get().(*bytes.Reader)
 	src.Reset(in)
 	fr, _ := readerPool.Get().(io.ReadCloser)
@@ -94,15 +95,16 @@ func (c *Conn) trialInflate(in []byte, limit int64, text bool) error {
 	var u utf8State
 	var total int64
 	var err error
+	var code StatusCode
 	for {
 		n, rerr := fr.Read(*scratch)
 		total += int64(n)
 		if total > limit {
-			err = c.fail(StatusMessageTooBig, fmt.Errorf("%w: compressed message inflates beyond the %d-byte limit", ErrMessageTooBig, limit))
+			code, err = StatusMessageTooBig, fmt.Errorf("%w: compressed message inflates beyond the %d-byte limit", ErrMessageTooBig, limit)
 			break
 		}
 		if text && !u.write((*scratch)[:n]) {
-			err = c.fail(StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8))
+			code, err = StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8)
 			break
 		}
 		if rerr == nil {
@@ -110,7 +112,7 @@ func (c *Conn) trialInflate(in []byte, limit int64, text bool) error {
 		}
 		var corrupt flate.CorruptInputError
 		if errors.As(rerr, &corrupt) {
-			err = c.fail(StatusInvalidPayload, fmt.Errorf("ws: inflating: %w: %w", errInvalidDeflate, rerr))
+			code, err = StatusInvalidPayload, fmt.Errorf("ws: inflating: %w: %w", errInvalidDeflate, rerr)
 		}
 		break // io.ErrUnexpectedEOF: the rest has not arrived yet
 	}
@@ -119,5 +121,5 @@ func (c *Conn) trialInflate(in []byte, limit int64, text bool) error {
 	readerPool.Put(fr)
 	src.Reset(nil)
 	bytesReaderPool.Put(src)
-	return err
+	return code, err
 }

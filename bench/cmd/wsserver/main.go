@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	impl := flag.String("impl", "duplex", "implementation: duplex, gorilla, gws")
+	impl := flag.String("impl", "duplex", "implementation: duplex (goroutine per connection), duplex-event (ws.Poller), gorilla, gws")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	flag.Parse()
 
@@ -29,6 +29,13 @@ func main() {
 	switch *impl {
 	case "duplex":
 		h = duplexEcho()
+	case "duplex-event":
+		p, err := ws.NewPoller(nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer p.Close()
+		h = duplexEventEcho(p)
 	case "gorilla":
 		h = gorillaEcho()
 	case "gws":
@@ -72,6 +79,28 @@ func duplexEcho() http.Handler {
 			if err := c.Write(ctx, typ, p); err != nil {
 				return
 			}
+		}
+	})
+}
+
+// echoHandler is the ws.Handler of duplex-event: it writes every message
+// back from the Poller's worker.
+type echoHandler struct{}
+
+func (echoHandler) OnMessage(c *ws.Conn, typ ws.MessageType, p []byte) {
+	_ = c.Write(context.Background(), typ, p) // a failed write closes c
+}
+
+func (echoHandler) OnClose(*ws.Conn, error) {}
+
+func duplexEventEcho(p *ws.Poller) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{InsecureSkipVerifyOrigin: true})
+		if err != nil {
+			return
+		}
+		if err := p.Serve(c, echoHandler{}); err != nil {
+			c.CloseNow()
 		}
 	})
 }
