@@ -143,6 +143,7 @@ function wire() {
       const c = await dx.createGroup($("new-group-title").value.trim(), members);
       adopt(c);
       $("new-group").reset();
+      $("new-group").closest("details").open = false;
       openConv(c.id);
     } catch (err) {
       alert(err.message);
