@@ -27,7 +27,7 @@ for impl in $IMPLS; do
 		if [ "$mode" = idle ]; then
 			out=$("$bin/wsload" -mode idle -conns "$IDLE_CONNS" -pid "$spid" "ws://$addr/")
 		else
-			out=$("$bin/wsload" -mode echo -conns "$ECHO_CONNS" -duration "$DURATION" "ws://$addr/")
+			out=$("$bin/wsload" -mode echo -conns "$ECHO_CONNS" -duration "$DURATION" -pid "$spid" "ws://$addr/")
 		fi
 		echo "{\"impl\":\"$impl\",\"result\":$out}"
 		kill "$spid"

@@ -8,7 +8,9 @@
 // closed loop per connection (send, wait for the echo, repeat) and reports
 // messages per second and round-trip latency percentiles. The client side is
 // duplex's ws client for every server, so the servers are compared under the
-// same load.
+// same load. By default the echo clients are read by one ws.Poller, so that
+// the load side spends as little CPU as possible on the two cores it shares
+// with the server (-client goroutine runs a goroutine per connection).
 package main
 
 import (
@@ -40,7 +42,12 @@ type result struct {
 	P50us        int64   `json:"p50_us,omitempty"`
 	P99us        int64   `json:"p99_us,omitempty"`
 	P999us       int64   `json:"p999_us,omitempty"`
-	Errors       int64   `json:"errors"`
+	// ServerCPUus is the server's CPU time (user+system, from /proc) per
+	// echoed message: less sensitive than msgs_per_sec to other load on a
+	// shared machine. LoadCPUus is the same for this process.
+	ServerCPUus float64 `json:"server_cpu_us_per_msg,omitempty"`
+	LoadCPUus   float64 `json:"load_cpu_us_per_msg,omitempty"`
+	Errors      int64   `json:"errors"`
 }
 
 func main() {
@@ -51,6 +58,7 @@ func main() {
 	size := flag.Int("size", 1024, "echo mode: message size in bytes")
 	dur := flag.Duration("duration", 10*time.Second, "echo mode: how long to run")
 	dialers := flag.Int("dialers", 64, "concurrent dials while connecting")
+	client := flag.String("client", "event", "echo mode: how the load side reads, event (one ws.Poller for all connections) or goroutine (one per connection)")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		log.Fatal("usage: wsload [flags] ws://host:port/")
@@ -63,7 +71,12 @@ func main() {
 	case "idle":
 		r, err = idle(url, *conns, *dialers, *pid, *settle)
 	case "echo":
-		r, err = echo(url, *conns, *dialers, *size, *dur)
+		r, err = measureCPU(*pid, func() (result, error) {
+			if *client == "goroutine" {
+				return echo(url, *conns, *dialers, *size, *dur)
+			}
+			return echoEvent(url, *conns, *dialers, *size, *dur)
+		})
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -236,4 +249,163 @@ func echo(url string, n, par, size int, dur time.Duration) (result, error) {
 		P999us:     all.quantile(0.999).Microseconds(),
 		Errors:     errs.Load(),
 	}, nil
+}
+
+// echoConn is one closed loop of echoEvent, driven by the Poller: every
+// echo received is timed and answered with the next message.
+type echoConn struct {
+	hist     histogram
+	msg      []byte
+	deadline time.Time
+	start    time.Time
+	count    int64
+	failed   bool
+	done     func()
+	finished bool
+}
+
+func (e *echoConn) send(c *ws.Conn) {
+	e.start = time.Now()
+	if err := c.Write(context.Background(), ws.MessageBinary, e.msg); err != nil {
+		e.fail()
+	}
+}
+
+func (e *echoConn) fail() {
+	if !e.finished {
+		e.finished, e.failed = true, true
+		e.done()
+	}
+}
+
+func (e *echoConn) OnMessage(c *ws.Conn, _ ws.MessageType, p []byte) {
+	if e.finished {
+		return
+	}
+	now := time.Now()
+	if len(p) != len(e.msg) {
+		e.fail()
+		return
+	}
+	e.hist.record(now.Sub(e.start))
+	e.count++
+	if now.After(e.deadline) {
+		e.finished = true
+		e.done()
+		return
+	}
+	e.send(c)
+}
+
+func (e *echoConn) OnClose(*ws.Conn, error) {
+	// Connections are closed after the run; one closing early failed.
+	e.fail()
+}
+
+func echoEvent(url string, n, par, size int, dur time.Duration) (result, error) {
+	conns, err := dialAll(url, n, par)
+	if err != nil {
+		return result{}, err
+	}
+	poller, err := ws.NewPoller(nil)
+	if err != nil {
+		closeAll(conns)
+		return result{}, err
+	}
+	msg := bytes.Repeat([]byte("x"), size)
+	loops := make([]echoConn, n)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	deadline := time.Now().Add(dur)
+	for i, c := range conns {
+		e := &loops[i]
+		e.msg, e.deadline = msg, deadline
+		var once sync.Once
+		e.done = func() { once.Do(wg.Done) }
+		if err := poller.Serve(c, e); err != nil {
+			closeAll(conns)
+			poller.Close()
+			return result{}, err
+		}
+	}
+	// Handlers run on the Poller's workers; the first message of each
+	// loop is sent from here, under the same ordering the handler sees
+	// (OnMessage cannot run before its send returns: nothing is echoed
+	// before it is sent).
+	for i, c := range conns {
+		loops[i].send(c)
+	}
+	wg.Wait()
+	poller.Close()
+	closeAll(conns)
+	var all histogram
+	var total, errs int64
+	for i := range loops {
+		all.merge(&loops[i].hist)
+		total += loops[i].count
+		if loops[i].failed {
+			errs++
+		}
+	}
+	return result{
+		Mode: "echo", Conns: n, Messages: total,
+		MsgsPerSec: float64(total) / dur.Seconds(),
+		P50us:      all.quantile(0.50).Microseconds(),
+		P99us:      all.quantile(0.99).Microseconds(),
+		P999us:     all.quantile(0.999).Microseconds(),
+		Errors:     errs,
+	}, nil
+}
+
+// cpuTime returns the user+system CPU time of a process from /proc.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may contain spaces) start
+	// after the last ')': utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticks, nil
+}
+
+// measureCPU runs an echo measurement and adds the CPU time per message of
+// the server (pid, if non-zero) and of this process. Connection setup is
+// included in both; it is small next to a run of several seconds.
+func measureCPU(pid int, run func() (result, error)) (result, error) {
+	var s0, l0 time.Duration
+	var err error
+	if pid != 0 {
+		if s0, err = cpuTime(pid); err != nil {
+			return result{}, err
+		}
+	}
+	if l0, err = cpuTime(os.Getpid()); err != nil {
+		return result{}, err
+	}
+	r, err := run()
+	if err != nil || r.Messages == 0 {
+		return r, err
+	}
+	if pid != 0 {
+		s1, err := cpuTime(pid)
+		if err != nil {
+			return r, err
+		}
+		r.ServerCPUus = float64((s1 - s0).Microseconds()) / float64(r.Messages)
+	}
+	if l1, err := cpuTime(os.Getpid()); err == nil {
+		r.LoadCPUus = float64((l1 - l0).Microseconds()) / float64(r.Messages)
+	}
+	return r, nil
 }
