@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/chromedp/chromedp"
 )
 
 // TestGroupChat: alice creates a group through the page's form; bob and
@@ -22,7 +20,7 @@ func TestGroupChat(t *testing.T) {
 	}
 	a, b, c := pages[0], pages[1], pages[2]
 
-	a.do("open the group form", chromedp.Click(chromedp.CSS(".new-group summary")))
+	a.click("open the group form", ".new-group summary")
 	a.do("fill it in and press Enter",
 		sendKeys("new-group-title", "Team"), sendKeys("new-group-members", "bob, carol"), pressEnter)
 	a.waitFor("the group open", `document.getElementById("chat-title").textContent === "Team" && !document.getElementById("composer").hidden`)

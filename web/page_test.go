@@ -124,6 +124,26 @@ func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// click clicks the element sel selects, with the mouse. The page redraws
+// lists as events arrive, which can replace the element between finding
+// and clicking it: then it finds the new one and clicks again.
+func (p *page) click(what, sel string) {
+	p.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, time.Until(deadline))
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || p.ctx.Err() != nil {
+			p.t.Fatalf("%s: %s: %v\n%s", p.user.name, what, err, p.describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // eval evaluates a JavaScript expression in the page into out.
 func (p *page) eval(expr string, out any) {
 	p.t.Helper()
@@ -217,7 +237,7 @@ func (p *page) openChat(conv string) {
 	p.t.Helper()
 	sel := fmt.Sprintf(`#convs li[data-conv=%q] button`, conv)
 	p.waitFor("conversation "+conv+" in the list", fmt.Sprintf(`document.querySelector(%q)`, sel))
-	p.do("open conversation "+conv, chromedp.Click(chromedp.CSS(sel)))
+	p.click("open conversation "+conv, sel)
 	p.waitFor("conversation "+conv+" open", fmt.Sprintf(
 		`document.querySelector('#convs li[aria-current="true"]')?.dataset.conv === %q && !document.getElementById("composer").hidden`, conv))
 }

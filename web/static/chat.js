@@ -327,6 +327,9 @@ function sortedConvs() {
 
 function renderConvs() {
   const list = $("convs");
+  // Redrawing replaces the buttons: keep keyboard focus on the same
+  // conversation instead of dropping it to the page.
+  const focused = list.contains(document.activeElement) ? document.activeElement.closest("li")?.dataset.conv : undefined;
   list.replaceChildren(...sortedConvs().map((c) => {
     const li = document.createElement("li");
     li.dataset.conv = c.id;
@@ -357,6 +360,7 @@ function renderConvs() {
     li.append(btn);
     return li;
   }));
+  if (focused) list.querySelector(`li[data-conv="${CSS.escape(focused)}"] button`)?.focus();
 }
 
 async function openConv(id) {
