@@ -8,17 +8,23 @@ package ws
 // compressor. bp is the pooled buffer holding the result (nil if the result
 // outgrew it) and must be returned with putBuf after writing.
 func (c *Conn) deflateMessage(p []byte) (bp *[]byte, out []byte) {
-	if c.comp == nil {
-		bits, takeover := c.deflate.sendParams(c.role)
-		c.comp = newCompressor(int(c.level), bits, takeover)
-	}
 	bp = getBuf(len(p) + 64)
-	out = c.comp.compress((*bp)[:0], p)
+	out = c.compressor().compress((*bp)[:0], p)
 	if cap(out) != cap(*bp) {
 		putBuf(bp)
 		bp = nil
 	}
 	return bp, out
+}
+
+// compressor returns this connection's compressor, creating it on first
+// use; msgMu must be held.
+func (c *Conn) compressor() *compressor {
+	if c.comp == nil {
+		bits, takeover := c.deflate.sendParams(c.role)
+		c.comp = newCompressor(int(c.level), bits, takeover)
+	}
+	return c.comp
 }
 
 // newDecompressor creates the decompressor for what the peer sends.

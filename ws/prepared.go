@@ -13,11 +13,14 @@ import (
 // are to every connection; a client must mask each write with a fresh key,
 // so it copies the cached payload into its frame buffer.
 //
-// A compressed encoding is used only on connections whose compressor runs
-// without context takeover (every message compressed on its own), since a
-// message compressed outside the connection's sliding window would break a
-// context-keeping compressor's back-references. Connections that keep
-// context compress the message themselves, as Write does.
+// The compressed encoding serves every compressing connection: one whose
+// compressor keeps no context sends it as is; one with context takeover
+// sends it too (a payload that references nothing before it is valid in
+// any window) and then appends the message to its history, as the peer's
+// decompressor does, so later messages may reference it. Fan-out thus
+// compresses once per window size, not once per connection; the price on
+// context-takeover connections is that the prepared message itself does
+// not benefit from their history.
 type PreparedMessage struct {
 	typ  MessageType
 	data []byte
@@ -63,24 +66,31 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	compress := c.deflate != nil && len(pm.data) >= int(c.threshold)
 	if compress {
 		bits, noContext := c.sendsWithoutContext()
-		if !noContext {
-			return c.Write(ctx, pm.typ, pm.data)
-		}
 		payload := pm.deflatedPayload(int(c.level), bits)
-		return c.writePrepared(ctx, pm.typ, payload, true, nil)
+		var history []byte
+		if !noContext {
+			history = pm.data
+		}
+		return c.writePrepared(ctx, pm.typ, payload, true, nil, history)
 	}
-	return c.writePrepared(ctx, pm.typ, pm.data, false, pm.frame)
+	return c.writePrepared(ctx, pm.typ, pm.data, false, pm.frame, nil)
 }
 
 // writePrepared sends payload as one message; frame, when not nil, is its
-// ready-made unmasked encoding, written directly by a server.
-func (c *Conn) writePrepared(ctx context.Context, typ MessageType, payload []byte, rsv1 bool, frame []byte) error {
+// ready-made unmasked encoding, written directly by a server. history, when
+// not nil, is the uncompressed message, appended to the compressor's
+// context once sent.
+func (c *Conn) writePrepared(ctx context.Context, typ MessageType, payload []byte, rsv1 bool, frame, history []byte) error {
 	if err := c.lock(ctx, c.msgMu); err != nil {
 		return err
 	}
 	defer c.unlockMsg()
 	if frame == nil || c.role == roleClient {
-		return c.writeFrame(ctx, true, rsv1, opcode(typ), payload)
+		err := c.writeFrame(ctx, true, rsv1, opcode(typ), payload)
+		if err == nil && history != nil {
+			c.compressor().addHistory(history)
+		}
+		return err
 	}
 	if err := c.lock(ctx, c.frameMu); err != nil {
 		return err
