@@ -93,9 +93,9 @@ export interface DuplexOptions {
   url?: string;
   /** Bearer token (JWT). */
   token?: string;
-  /** Called for a token when none is set or after close code 4001. */
+  /** Called for a token when none is set or after close code 4001; if it throws, the client retries with backoff. */
   getToken?: () => Promise<string>;
-  /** Transports in order of preference; default all three. */
+  /** Transports in order of preference; default all three. GET /api/info lists those the server serves. */
   transports?: TransportName[];
   /** Per-conversation seqs saved from a previous run (ResumeTracker.snapshot). */
   seqs?: Record<string, number>;
@@ -118,6 +118,8 @@ export declare class Duplex extends Emitter {
   constructor(opts?: DuplexOptions);
   readonly state: StateName;
   readonly user?: string;
+  /** The token in use. After the server refused it (state closed, code 4000), set a new one and call connect(). */
+  token?: string;
   readonly conversations: Map<string, Conversation>;
   readonly resume: ResumeTracker;
   connect(): void;
