@@ -49,6 +49,7 @@ package ws
 // CompressionMode), grown on demand up to the window.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -295,6 +296,59 @@ func (d *decompressor) decompress(dst, src []byte, limit int64) ([]byte, error) 
 		d.hist = appendWindow(d.hist, dst[start:], d.histSize)
 	}
 	return dst, nil
+}
+
+// trialScratch is the buffer trial output streams through.
+const trialScratch = 16 << 10
+
+var bytesReaderPool = sync.Pool{New: func() any { return new(bytes.Reader) }}
+
+// tryPrefix inflates in, the first part of a message, without keeping the
+// output (it streams through a pooled scratch buffer) and without touching
+// the history, to find out early whether the message is bad: it returns an
+// error wrapping ErrMessageTooBig when the output already exceeds limit,
+// ErrInvalidUTF8 when text output is already not UTF-8 (a code point cut at
+// the end is fine), or errInvalidDeflate when the data is corrupt. Running
+// out of input is not an error: the rest has not arrived yet.
+func (d *decompressor) tryPrefix(in []byte, limit int64, text bool) error {
+	src := bytesReaderPool.Get().(*bytes.Reader)
+	src.Reset(in)
+	fr, _ := readerPool.Get().(io.ReadCloser)
+	if fr == nil {
+		fr = flate.NewReaderDict(src, d.hist)
+	} else if err := fr.(flate.Resetter).Reset(src, d.hist); err != nil {
+		panic("ws: flate reader reset: " + err.Error()) // cannot fail
+	}
+	scratch := getBuf(trialScratch)
+	var u utf8State
+	var total int64
+	var err error
+	for {
+		n, rerr := fr.Read(*scratch)
+		total += int64(n)
+		if total > limit {
+			err = fmt.Errorf("%w: compressed message inflates beyond the %d-byte limit", ErrMessageTooBig, limit)
+			break
+		}
+		if text && !u.write((*scratch)[:n]) {
+			err = fmt.Errorf("%w in compressed text message", ErrInvalidUTF8)
+			break
+		}
+		if rerr == nil {
+			continue
+		}
+		var corrupt flate.CorruptInputError
+		if errors.As(rerr, &corrupt) {
+			err = fmt.Errorf("%w: %w", errInvalidDeflate, rerr)
+		}
+		break // io.ErrUnexpectedEOF: the rest has not arrived yet
+	}
+	putBuf(scratch)
+	_ = fr.(flate.Resetter).Reset(&emptySource, nil)
+	readerPool.Put(fr)
+	src.Reset(nil)
+	bytesReaderPool.Put(src)
+	return err
 }
 
 // release drops the history; the decompressor must not be used afterwards.

@@ -13,17 +13,9 @@ package ws
 // without gathering.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"sync"
-
-	"github.com/klauspost/compress/flate"
 )
-
-// trialScratch is the buffer trial output streams through.
-const trialScratch = 16 << 10
 
 // inflateMessage gathers the compressed message whose first payload event
 // is first, inflates it into the pooled message buffer and validates text.
@@ -64,11 +56,7 @@ func (c *Conn) inflateMessage(first event) ([]byte, error) {
 		putBuf(nb) // out outgrew it: not pooled
 	}
 	if err != nil {
-		code := StatusInvalidPayload
-		if errors.Is(err, ErrMessageTooBig) {
-			code = StatusMessageTooBig
-		}
-		return nil, c.fail(code, fmt.Errorf("ws: inflating: %w", err))
+		return nil, c.fail(inflateCloseCode(err), fmt.Errorf("ws: inflating: %w", err))
 	}
 	if text && !validUTF8(out) {
 		return nil, c.fail(StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8))
@@ -76,50 +64,23 @@ func (c *Conn) inflateMessage(first event) ([]byte, error) {
 	return out, nil
 }
 
-var bytesReaderPool = sync.Pool{New: func() any { return new(bytes.Reader) }}
-
-// trialInflate inflates the prefix in of an unfinished message, streaming
-// the output through a scratch buffer, and returns an error, with the close
-// code to fail the connection with, if what it yields is already too big,
-// not UTF-8 (text) or not deflate data.
+// trialInflate inflates the prefix in of an unfinished message (see
+// decompressor.tryPrefix) and returns an error, with the close code to fail
+// the connection with, if what it yields is already too big, not UTF-8
+// (text) or not deflate data.
 func (c *Conn) trialInflate(in []byte, limit int64, text bool) (StatusCode, error) {
-	src := bytesReaderPool.Get().(*bytes.Reader)
-	src.Reset(in)
-	fr, _ := readerPool.Get().(io.ReadCloser)
-	if fr == nil {
-		fr = flate.NewReaderDict(src, c.decomp.hist)
-	} else if err := fr.(flate.Resetter).Reset(src, c.decomp.hist); err != nil {
-		panic("ws: flate reader reset: " + err.Error()) // cannot fail
+	err := c.decomp.tryPrefix(in, limit, text)
+	if err == nil {
+		return 0, nil
 	}
-	scratch := getBuf(trialScratch)
-	var u utf8State
-	var total int64
-	var err error
-	var code StatusCode
-	for {
-		n, rerr := fr.Read(*scratch)
-		total += int64(n)
-		if total > limit {
-			code, err = StatusMessageTooBig, fmt.Errorf("%w: compressed message inflates beyond the %d-byte limit", ErrMessageTooBig, limit)
-			break
-		}
-		if text && !u.write((*scratch)[:n]) {
-			code, err = StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8)
-			break
-		}
-		if rerr == nil {
-			continue
-		}
-		var corrupt flate.CorruptInputError
-		if errors.As(rerr, &corrupt) {
-			code, err = StatusInvalidPayload, fmt.Errorf("ws: inflating: %w: %w", errInvalidDeflate, rerr)
-		}
-		break // io.ErrUnexpectedEOF: the rest has not arrived yet
+	return inflateCloseCode(err), err
+}
+
+// inflateCloseCode is the close code for an error of the decompressor:
+// 1009 for output over the limit, 1007 for corrupt data or bad UTF-8.
+func inflateCloseCode(err error) StatusCode {
+	if errors.Is(err, ErrMessageTooBig) {
+		return StatusMessageTooBig
 	}
-	putBuf(scratch)
-	_ = fr.(flate.Resetter).Reset(&emptySource, nil)
-	readerPool.Put(fr)
-	src.Reset(nil)
-	bytesReaderPool.Put(src)
-	return code, err
+	return StatusInvalidPayload
 }
