@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/duplexhq/duplex/chat"
 	"github.com/duplexhq/duplex/internal/testserver"
 )
 
@@ -15,7 +16,8 @@ import (
 // checks that the flags reach the load generator and its figures are
 // printed.
 func TestBenchCommand(t *testing.T) {
-	env := testserver.Start(t, testserver.Options{})
+	// Closed-loop senders would trip the default per-connection rate limit.
+	env := testserver.Start(t, testserver.Options{Chat: chat.Config{RatePerSecond: 1e6, RateBurst: 1 << 20}})
 	var out strings.Builder
 	err := bench(context.Background(), []string{
 		"--url", env.WSURL(), "--jwt-secret", string(testserver.Secret),
