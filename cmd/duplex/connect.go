@@ -69,11 +69,10 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	t := &terminal{
-		out:      stdout,
-		url:      endpoint,
-		token:    token,
-		c:        client.New(client.Options{URL: endpoint, Token: token, Logger: log}),
-		channels: map[string]bool{},
+		out:   stdout,
+		url:   endpoint,
+		token: token,
+		c:     client.New(client.Options{URL: endpoint, Token: token, Logger: log}),
 	}
 	return t.run(ctx, stdin)
 }
@@ -113,9 +112,8 @@ type terminal struct {
 	out io.Writer
 
 	// Used by the input goroutine only.
-	open     string          // conversation plain text goes to
-	channels map[string]bool // subscribed channels (informational)
-	raw      *rawConn        // non-nil in raw mode
+	open string   // conversation plain text goes to
+	raw  *rawConn // non-nil in raw mode
 }
 
 // printf writes one line of output.

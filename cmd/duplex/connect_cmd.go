@@ -164,7 +164,6 @@ var commands = map[string]commandSpec{
 		if err := t.c.Subscribe(ctx, a[0], since); err != nil {
 			return err
 		}
-		t.channels[a[0]] = true
 		t.printf("* subscribed to %s", a[0])
 		return nil
 	}},
@@ -172,7 +171,6 @@ var commands = map[string]commandSpec{
 		if err := t.c.Unsubscribe(ctx, a[0]); err != nil {
 			return err
 		}
-		delete(t.channels, a[0])
 		t.printf("* unsubscribed from %s", a[0])
 		return nil
 	}},
