@@ -70,6 +70,10 @@ type UserConversation struct {
 	ReadSeq      int64
 	// Unread counts messages after ReadSeq that the user did not send.
 	Unread int64
+	// Reads maps every member (the user included) to its read cursor, so
+	// that a client can show who has seen what without having watched
+	// the receipts go by. It is read with Members, from the same snapshot.
+	Reads map[string]int64
 }
 
 // NewMessage is a message to append; the store assigns Seq and CreatedAt.

@@ -231,7 +231,8 @@ func (s *Store) Members(ctx context.Context, convID string) ([]store.Member, err
 }
 
 // Conversations implements store.Store. Both queries run in one read
-// transaction so members and cursors come from the same snapshot.
+// transaction so members, their read cursors and the user's cursors come
+// from the same snapshot.
 func (s *Store) Conversations(ctx context.Context, userID string) ([]store.UserConversation, error) {
 	if err := s.readable(); err != nil {
 		return nil, err
@@ -271,7 +272,7 @@ func (s *Store) Conversations(ctx context.Context, userID string) ([]store.UserC
 		return nil, wrap(err, "conversations of "+userID)
 	}
 	rows.Close()
-	rows, err = tx.QueryContext(ctx, `SELECT o.conversation_id, o.user_id
+	rows, err = tx.QueryContext(ctx, `SELECT o.conversation_id, o.user_id, o.read_seq
 		FROM members m JOIN members o ON o.conversation_id = m.conversation_id
 		WHERE m.user_id = ? ORDER BY o.conversation_id, o.user_id`, userID)
 	if err != nil {
@@ -280,11 +281,17 @@ func (s *Store) Conversations(ctx context.Context, userID string) ([]store.UserC
 	defer rows.Close()
 	for rows.Next() {
 		var convID, member string
-		if err := rows.Scan(&convID, &member); err != nil {
+		var read int64
+		if err := rows.Scan(&convID, &member, &read); err != nil {
 			return nil, wrap(err, "conversation members of "+userID)
 		}
 		if i, ok := index[convID]; ok {
-			out[i].Members = append(out[i].Members, member)
+			uc := &out[i]
+			uc.Members = append(uc.Members, member)
+			if uc.Reads == nil {
+				uc.Reads = make(map[string]int64)
+			}
+			uc.Reads[member] = read
 		}
 	}
 	return out, wrap(rows.Err(), "conversation members of "+userID)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -36,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Paging", testPaging},
 		{"Cursors", testCursors},
 		{"Unread", testUnread},
+		{"MemberReads", testMemberReads},
 		{"ConversationsOrder", testConversationsOrder},
 		{"Contacts", testContacts},
 		{"Channels", testChannels},
@@ -606,6 +608,37 @@ func testUnread(t *testing.T, s store.Store) {
 	}
 	if b := unread("bob"); b != 2 {
 		t.Errorf("bob read up to 2: unread %d, want 2 (seqs 3 and 6)", b)
+	}
+}
+
+// testMemberReads checks that a member sees every member's read cursor,
+// including reads made before it asked and by members added later.
+func testMemberReads(t *testing.T, s store.Store) {
+	g := mustGroup(t, s, "alice", "bob", "carol")
+	for i := range 4 {
+		mustAppend(t, s, g.ID, "alice", fmt.Sprint(i), "x")
+	}
+	if _, err := s.MarkRead(ctx, "bob", g.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MarkRead(ctx, "alice", g.ID, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddMember(ctx, g.ID, "dave", store.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"alice": 4, "bob": 3, "carol": 0, "dave": 4}
+	for _, user := range []string{"alice", "carol", "dave"} {
+		got := userConv(t, s, user, g.ID).Reads
+		if !maps.Equal(got, want) {
+			t.Errorf("%s sees reads %v, want %v", user, got, want)
+		}
+	}
+	if err := s.RemoveMember(ctx, g.ID, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if got := userConv(t, s, "bob", g.ID).Reads; len(got) != 3 || got["bob"] != 3 || got["dave"] != 4 {
+		t.Errorf("after carol left bob sees reads %v, want alice, bob and dave only", got)
 	}
 }
 
