@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -17,6 +18,9 @@ const MaxPollWait = 30 * time.Second
 // maxPollCursors bounds the conversations one poll may name.
 const maxPollCursors = 10000
 
+// maxPollReads bounds the read positions one poll may carry in all.
+const maxPollReads = 100000
+
 // PollRequest is one long-poll. Nothing is kept between polls: the
 // client's cursors say what it holds, so any node can answer any poll.
 type PollRequest struct {
@@ -31,6 +35,13 @@ type PollRequest struct {
 	// offset it holds; with a positive offset and a namespace that keeps
 	// history, the publications after it are returned. 0 means live only.
 	Channels map[string]int64
+	// Reads maps conversations (of Cursors) to the read seq the client
+	// knows for each member. For every conversation listed, a member
+	// whose read cursor in the store is past it (absent counts as 0) is
+	// returned as a receipt frame, so reads made between two polls, or
+	// before the client connected, are not lost. Conversations not
+	// listed are not compared (the client does not track receipts).
+	Reads map[string]map[string]int64
 	// Wait is how long to wait for live events when nothing is ready (at
 	// most MaxPollWait).
 	Wait time.Duration
@@ -45,9 +56,12 @@ type PollRequest struct {
 // conversation's closed by a sync.end without id whose more says whether
 // to poll again at once), and otherwise waits up to Wait for live events
 // of the user and the channels, returning what arrived (possibly nothing).
-// Live events are taken from the moment the poll starts, before the store
-// is read, so none committed meanwhile is missed; ephemeral ones (typing,
-// presence) that happen between two polls are not replayed.
+// With Reads, members' read cursors past what the client knows are
+// returned at once as receipt frames. Live events are taken from the
+// moment the poll starts, before the store is read, so none committed
+// meanwhile is missed (a receipt may then come twice: it is idempotent);
+// ephemeral ones (typing, presence) that happen between two polls are not
+// replayed.
 //
 // A poll counts as one of the user's connections while it runs, and keeps
 // the user online: the presence grace period covers the gap between two
@@ -97,16 +111,17 @@ func (s *Service) Poll(ctx context.Context, id Identity, req PollRequest) ([][]b
 	for ch, off := range req.Channels {
 		offsets[ch] = off
 	}
+	reads := &readsHeld{known: req.Reads}
 	var err error
 	if req.Handshake {
 		out, err = s.pollWelcome(ctx, user, conn, out)
 	} else {
-		out, err = s.pollStored(ctx, user, req, held, offsets, out)
+		out, err = s.pollStored(ctx, user, req, held, offsets, reads, out)
 	}
 	if err != nil {
 		return nil, err
 	}
-	out = pc.drain(out, held, offsets)
+	out = pc.drain(out, held, offsets, reads)
 	if len(out) == 0 && req.Wait > 0 {
 		t := time.NewTimer(min(req.Wait, MaxPollWait))
 		defer t.Stop()
@@ -114,7 +129,7 @@ func (s *Service) Poll(ctx context.Context, id Identity, req PollRequest) ([][]b
 		for len(out) == 0 {
 			select {
 			case <-pc.notify:
-				out = pc.drain(out, held, offsets)
+				out = pc.drain(out, held, offsets, reads)
 			case <-t.C:
 				break wait
 			case <-ctx.Done():
@@ -164,6 +179,15 @@ func (s *Service) checkPoll(req PollRequest) error {
 	if req.Wait < 0 {
 		return newErr(protocol.CodeBadRequest, "wait must not be negative")
 	}
+	if len(req.Reads) > maxPollCursors {
+		return newErr(protocol.CodeTooLarge, "more than %d conversations in reads", maxPollCursors)
+	}
+	n := 0
+	for _, reads := range req.Reads {
+		if n += len(reads); n > maxPollReads {
+			return newErr(protocol.CodeTooLarge, "more than %d read positions", maxPollReads)
+		}
+	}
 	return nil
 }
 
@@ -187,7 +211,7 @@ func (s *Service) pollWelcome(ctx context.Context, user, conn string, out [][]by
 
 // pollStored appends what the store has after the client's cursors and
 // channel offsets, advancing held and offsets.
-func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, held, offsets map[string]int64, out [][]byte) ([][]byte, error) {
+func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, held, offsets map[string]int64, reads *readsHeld, out [][]byte) ([][]byte, error) {
 	start := time.Now()
 	ucs, err := s.st.Conversations(ctx, user)
 	s.observe("Conversations", start)
@@ -202,6 +226,9 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 				out = append(out, f)
 			}
 			continue
+		}
+		if _, ok := req.Reads[uc.ID]; ok {
+			out = s.pollReceipts(uc, reads, out)
 		}
 		if uc.LastSeq <= after || budget == 0 {
 			continue
@@ -251,7 +278,44 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 	return out, nil
 }
 
+// pollReceipts appends a receipt for each member of uc whose read cursor
+// is past the one the client knows, in member order.
+func (s *Service) pollReceipts(uc store.UserConversation, reads *readsHeld, out [][]byte) [][]byte {
+	for _, m := range uc.Members {
+		seq, ok := uc.Reads[m]
+		if !ok || !reads.advance(uc.ID, m, seq) {
+			continue
+		}
+		if f := s.encode(protocol.Receipt{Type: protocol.TypeReceipt, Conv: uc.ID, User: m, Seq: seq}); f != nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// readsHeld is the read seq per conversation and member that the client
+// holds or gets in this answer: a receipt at or below it, found in the
+// store and then arriving live as well, is not sent twice.
+type readsHeld struct {
+	known map[string]map[string]int64 // from the request
+	sent  map[[2]string]int64         // conversation, member -> seq in this answer
+}
+
+// advance records seq for user in conv and reports whether the client did
+// not hold it yet.
+func (r *readsHeld) advance(conv, user string, seq int64) bool {
+	k := [2]string{conv, user}
+	if seq <= r.known[conv][user] || seq <= r.sent[k] {
+		return false
+	}
+	if r.sent == nil {
+		r.sent = make(map[[2]string]int64)
+	}
+	r.sent[k] = seq
+	return true
+}
 
 // pollConn is a poll's temporary registration in the hub: it keeps the
 // live events that arrive while the poll runs, up to maxEarly. Beyond
@@ -286,8 +350,8 @@ func (pc *pollConn) Deliver(p []byte) {
 }
 
 // drain appends the live frames received so far that the client does not
-// hold, advancing held and offsets.
-func (pc *pollConn) drain(out [][]byte, held, offsets map[string]int64) [][]byte {
+// hold, advancing held, offsets and reads.
+func (pc *pollConn) drain(out [][]byte, held, offsets map[string]int64, reads *readsHeld) [][]byte {
 	pc.mu.Lock()
 	frames := pc.frames
 	pc.frames = nil
@@ -306,6 +370,11 @@ func (pc *pollConn) drain(out [][]byte, held, offsets map[string]int64) [][]byte
 				continue
 			}
 			offsets[ch] = max(offsets[ch], e.seq)
+		case kindEvent:
+			var r protocol.Receipt
+			if json.Unmarshal(e.frame, &r) == nil && r.Type == protocol.TypeReceipt && !reads.advance(r.Conv, r.User, r.Seq) {
+				continue
+			}
 		}
 		out = append(out, e.frame)
 	}

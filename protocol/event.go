@@ -44,6 +44,10 @@ type Conversation struct {
 	DeliveredSeq int64    `json:"delivered_seq"`
 	Unread       int64    `json:"unread"`
 	CreatedAt    int64    `json:"created_at"`
+	// Reads maps members to their read seq (you included), so a client
+	// can show "seen by" for reads made before it connected. Omitted
+	// where the server did not read them (conversation events).
+	Reads map[string]int64 `json:"reads,omitempty"`
 }
 
 // Limits tells the client the server's limits in the welcome frame.

@@ -16,6 +16,9 @@ type pollRequest struct {
 	Cursors map[string]int64 `json:"cursors"`
 	// Channels: subscribed channel -> last offset held (0: live only).
 	Channels map[string]int64 `json:"channels"`
+	// Reads: conversation -> member -> read seq the client knows; members
+	// whose read cursor moved past it come back as receipt frames.
+	Reads map[string]map[string]int64 `json:"reads"`
 	// WaitMS is how long to wait for live events when nothing is ready
 	// (capped at chat.MaxPollWait).
 	WaitMS int64 `json:"wait_ms"`
@@ -54,6 +57,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, id chat.Identity) 
 	frames, err := s.fb.Poll(ctx, id, chat.PollRequest{
 		Cursors:   req.Cursors,
 		Channels:  req.Channels,
+		Reads:     req.Reads,
 		Wait:      wait,
 		Handshake: len(req.Cursors) == 0 && req.WaitMS == 0,
 	})
