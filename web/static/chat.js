@@ -207,7 +207,10 @@ function onState(s) {
 
 function onWelcome(w) {
   ui.me = w.user;
-  for (const c of w.conversations) ui.convs.set(c.id, c);
+  for (const c of w.conversations) {
+    ui.convs.set(c.id, c);
+    noteReads(c);
+  }
   renderConvs();
   askPresence(w.conversations);
   if (ui.open) renderMessages();
@@ -229,6 +232,7 @@ function askPresence(convs) {
 // adopt records a conversation that appeared after the welcome.
 function adopt(c) {
   const known = ui.convs.has(c.id);
+  noteReads(c);
   ui.convs.set(c.id, { ...ui.convs.get(c.id), ...c });
   if (!known) askPresence([c]);
   renderConvs();
@@ -237,8 +241,12 @@ function adopt(c) {
 async function refreshConversations() {
   try {
     const r = await dx.request({ type: "conversations" });
-    for (const c of r.data?.conversations ?? r.data ?? []) ui.convs.set(c.id, c);
+    for (const c of r.data?.conversations ?? r.data ?? []) {
+      ui.convs.set(c.id, c);
+      noteReads(c);
+    }
     renderConvs();
+    if (ui.open) renderMessages();
   } catch { /* next welcome brings them */ }
 }
 
@@ -285,6 +293,15 @@ function onMessage(m) {
     markRead();
   }
   renderConvs();
+}
+
+// noteReads takes the other members' read positions of a conversation
+// object (welcome, conversations result), so "seen by" also covers reads
+// made before this page connected.
+function noteReads(c) {
+  for (const [user, seq] of Object.entries(c.reads ?? {})) {
+    if (user !== ui.me) onReceipt({ conv: c.id, user, seq });
+  }
 }
 
 function onReceipt(r) {

@@ -346,37 +346,61 @@ class SSETransport {
   }
 }
 
-/** Long-polling: POST /poll waits for events; requests go to /rpc. */
+/**
+ * Long-polling: POST /poll waits for events; requests go to /rpc. The poll
+ * carries the subscriptions (there is no stream for subscribe to act on),
+ * so subscribe and unsubscribe are answered here: a subscribe is checked by
+ * a handshake poll naming only that channel (the server refuses a bad one
+ * with the error it would give a subscribe), then joins the channels of
+ * the polls; either one restarts the waiting poll so the change applies at
+ * once.
+ */
 class LongPollTransport {
   name = "longpoll";
   constructor(base, token, hooks) {
     Object.assign(this, { base, token, hooks });
     this.abort = new AbortController();
     this.first = true;
+    this.subscribed = new Set(); // channels accepted by the server on this transport
   }
   async open() {
     await this.#poll(); // the first poll returns the welcome frame at once
     this.#loop();
   }
-  async #poll() {
+  #channels() {
+    const all = this.hooks.channels();
+    return Object.fromEntries(Object.entries(all).filter(([ch]) => this.subscribed.has(ch)));
+  }
+  async #post(body, signal) {
     const res = await fetch(this.base + "/poll", {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: "Bearer " + this.token },
-      body: JSON.stringify({
-        cursors: this.first ? {} : this.hooks.cursors(),
-        channels: this.hooks.channels(),
-        wait_ms: this.first ? 0 : 25000,
-      }),
-      signal: this.abort.signal,
+      body: JSON.stringify(body),
+      signal,
     });
     if (!res.ok) {
-      const body = await res.json().catch(() => ({}));
-      throw new TransportError("poll: " + (body?.error?.code ?? res.status), res.status === 401 ? 4000 : 1006);
+      const err = await res.json().catch(() => ({}));
+      throw new TransportError("poll: " + (err?.error?.message ?? res.status), res.status === 401 ? 4000 : 1006, err?.error?.code);
     }
-    const body = await res.json();
-    this.first = false;
-    this.hooks.alive();
-    for (const f of body.frames ?? []) this.hooks.frame(f);
+    return res.json();
+  }
+  async #poll() {
+    // One controller per poll, so that restart() ends only this one.
+    const ctl = new AbortController();
+    const stop = () => ctl.abort();
+    this.abort.signal.addEventListener("abort", stop);
+    this.current = ctl;
+    try {
+      const body = await this.#post(this.first
+        ? { cursors: {}, channels: {}, wait_ms: 0 }
+        : { cursors: this.hooks.cursors(), reads: this.hooks.reads?.() ?? {}, channels: this.#channels(), wait_ms: 25000 }, ctl.signal);
+      this.first = false;
+      this.hooks.alive();
+      for (const f of body.frames ?? []) this.hooks.frame(f);
+    } finally {
+      this.abort.signal.removeEventListener("abort", stop);
+      if (this.current === ctl) this.current = undefined;
+    }
   }
   async #loop() {
     while (!this.abort.signal.aborted) {
@@ -384,17 +408,58 @@ class LongPollTransport {
         await this.#poll();
       } catch (err) {
         if (this.abort.signal.aborted) return;
+        if (this.restarting) {
+          this.restarting = false;
+          continue;
+        }
         this.hooks.closed(err.code || 1006, err.message);
         return;
       }
     }
   }
+  /** Ends the waiting poll; the loop polls again with the current state. */
+  restart() {
+    if (!this.current) return;
+    this.restarting = true;
+    this.current.abort();
+  }
   request(frame) {
+    if (frame.type === "subscribe" || frame.type === "unsubscribe") {
+      this.#channelRequest(frame);
+      return true;
+    }
     rpc(this.base, this.token, frame, undefined).then(
       (frames) => frames.forEach((f) => this.hooks.frame(f)),
       (err) => this.hooks.requestFailed(frame, err),
     );
     return true;
+  }
+  async #channelRequest(frame) {
+    const { id, channel } = frame;
+    if (frame.type === "unsubscribe") {
+      this.subscribed.delete(channel);
+      this.restart();
+      this.hooks.frame({ type: "result", id, data: { channel, offset: 0 } });
+      return;
+    }
+    const since = frame.since ?? 0;
+    try {
+      await this.#post({ cursors: {}, channels: { [channel]: since }, wait_ms: 0 }, this.abort.signal);
+    } catch (err) {
+      if (this.abort.signal.aborted) return;
+      if (err.errorCode) {
+        // Refused for what it is: an error frame, as over WebSocket.
+        this.hooks.frame({ type: "error", id, code: err.errorCode, message: err.message });
+      } else {
+        this.hooks.requestFailed(frame, err);
+      }
+      return;
+    }
+    this.subscribed.add(channel);
+    this.restart();
+    // The replay after since comes with the next poll (its channels carry
+    // the offset), as channel.message frames.
+    this.hooks.frame({ type: "result", id, data: { channel, offset: since } });
   }
   close() {
     this.abort.abort();
@@ -420,6 +485,9 @@ export class DuplexError extends Error {
 }
 
 const RETRYABLE = new Set(["internal", "unavailable", "rate_limited"]);
+// Subscribe refusals that will not change by retrying: the channel is
+// dropped from the subscriptions (long-polls would fail with it for ever).
+const SUBSCRIBE_REFUSED = new Set(["not_found", "forbidden", "bad_request", "too_large"]);
 const TRANSPORTS = { websocket: WebSocketTransport, sse: SSETransport, longpoll: LongPollTransport };
 
 /**
@@ -527,7 +595,15 @@ export class Duplex extends Emitter {
   subscribe(channel, { since } = {}) {
     if (!this.channels.has(channel)) this.channels.set(channel, since ?? 0);
     if (this.state !== State.CONNECTED) return Promise.resolve();
-    return this.request({ type: "subscribe", channel, ...(since !== undefined ? { since } : {}) });
+    return this.#subscribe(channel, since);
+  }
+
+  /** Sends a subscribe; a refusal removes the channel from this.channels. */
+  #subscribe(channel, since) {
+    return this.request({ type: "subscribe", channel, ...(since !== undefined ? { since } : {}) }).catch((err) => {
+      if (err instanceof DuplexError && SUBSCRIBE_REFUSED.has(err.code)) this.channels.delete(channel);
+      throw err;
+    });
   }
 
   unsubscribe(channel) {
@@ -646,6 +722,7 @@ export class Duplex extends Emitter {
       },
       cursors: () => this.resume.snapshot(),
       channels: () => Object.fromEntries(this.channels),
+      reads: () => this.#reads(),
     };
   }
 
@@ -769,6 +846,8 @@ export class Duplex extends Emitter {
       case "error":
         return this.#onError(f);
       case "receipt":
+        this.#onReceipt(f);
+        return this.emit(f.type, f);
       case "typing":
       case "presence":
       case "member":
@@ -795,9 +874,28 @@ export class Duplex extends Emitter {
     this.emit("welcome", w);
     for (const s of syncs) this.#sync(s.conv, s.after);
     for (const [channel, offset] of this.channels) {
-      this.request({ type: "subscribe", channel, ...(offset ? { since: offset } : {}) }).catch(() => {});
+      this.#subscribe(channel, offset || undefined).catch((err) => this.emit("error", err));
     }
     for (const item of this.outgoing.unsent()) this.#transmit(item);
+  }
+
+  /** Moves conversation.reads (member -> read seq) forward. */
+  #onReceipt(r) {
+    const c = this.conversations.get(r.conv);
+    if (!c) return;
+    c.reads ??= {};
+    if (r.seq > (c.reads[r.user] ?? 0)) c.reads[r.user] = r.seq;
+    if (r.user === this.user && r.seq > (c.read_seq ?? 0)) c.read_seq = r.seq;
+  }
+
+  /**
+   * The read positions the client holds, for long-polls: the server
+   * answers with receipts for members who read further meanwhile.
+   */
+  #reads() {
+    const out = {};
+    for (const [id, c] of this.conversations) out[id] = c.reads ?? {};
+    return out;
   }
 
   #onMessage(m) {
