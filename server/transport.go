@@ -36,7 +36,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.cfg.Auth.Authenticate(r)
 	if err != nil {
-		s.writeError(w, r, authError(err))
+		s.refuseWS(w, r, err)
 		return
 	}
 	if p.UserID == "" {
@@ -65,6 +65,53 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.metrics.connsTotal.Inc()
 	defer s.metrics.connections.Dec()
 	conn.run(chat.Identity{UserID: p.UserID, Admin: p.Admin, ExpiresAt: p.ExpiresAt}, r.RemoteAddr)
+}
+
+// refuseWS answers a WebSocket request whose credentials were refused. A
+// browser sees nothing of a refused handshake but a 1006 close, which it
+// cannot tell from a network failure and so retries for ever: a valid
+// upgrade is therefore accepted and closed at once with 4001 (token
+// expired: refresh it) or 4000 (authentication failed: do not retry). A
+// request that is not a WebSocket upgrade gets the 401 of the HTTP API.
+func (s *Server) refuseWS(w http.ResponseWriter, r *http.Request, authErr error) {
+	if !isUpgrade(r) {
+		s.writeError(w, r, authError(authErr))
+		return
+	}
+	c, err := ws.Accept(w, r, &s.accept)
+	if err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "websocket handshake refused",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+		return
+	}
+	code, reason := protocol.CloseAuthFailed, "authentication failed: log in again"
+	if errors.Is(authErr, auth.ErrExpired) {
+		code, reason = protocol.CloseTokenExpired, "token expired: refresh it and reconnect"
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "websocket credentials refused",
+		slog.String("remote", r.RemoteAddr), slog.Int("code", code), slog.Any("err", authErr))
+	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	c.Close(ws.StatusCode(code), reason) // bounded: waits at most 5 s for the peer's answer
+}
+
+// isUpgrade reports whether r asks for a WebSocket upgrade (ws.Accept
+// checks the rest of the handshake).
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHasToken(r.Header, "Upgrade", "websocket") &&
+		headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+// headerHasToken reports whether the comma-separated values of header
+// name include token, case-insensitively.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // offersSubprotocol reports whether the Sec-WebSocket-Protocol values

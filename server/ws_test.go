@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -32,12 +33,16 @@ func TestWSRefusals(t *testing.T) {
 		status   int
 		code     protocol.Code
 		accepted bool
+		// closed: the upgrade is accepted and closed at once with this
+		// code (refused credentials: a browser sees only the close code).
+		closed int
 	}{
-		{name: "no token", status: 401, code: protocol.CodeUnauthorized},
-		{name: "garbage token", header: http.Header{"Authorization": {"Bearer abc.def.ghi"}}, status: 401, code: protocol.CodeUnauthorized},
-		{name: "wrong secret", header: http.Header{"Authorization": {"Bearer " + wrongKey}}, status: 401, code: protocol.CodeUnauthorized},
-		{name: "expired", header: http.Header{"Authorization": {"Bearer " + expired}}, status: 401, code: protocol.CodeUnauthorized},
-		{name: "expired in query", query: "?access_token=" + expired, status: 401, code: protocol.CodeUnauthorized},
+		{name: "no token", closed: protocol.CloseAuthFailed},
+		{name: "garbage token", header: http.Header{"Authorization": {"Bearer abc.def.ghi"}}, closed: protocol.CloseAuthFailed},
+		{name: "wrong secret", header: http.Header{"Authorization": {"Bearer " + wrongKey}}, closed: protocol.CloseAuthFailed},
+		{name: "expired", header: http.Header{"Authorization": {"Bearer " + expired}}, closed: protocol.CloseTokenExpired},
+		{name: "expired in query", query: "?access_token=" + expired, closed: protocol.CloseTokenExpired},
+		{name: "bad token, foreign origin", header: http.Header{"Authorization": {"Bearer abc.def.ghi"}, "Origin": {"https://evil.example.net"}}, status: 403},
 		{name: "admin without user", header: http.Header{auth.AdminKeyHeader: {testAdminKey}}, status: 400, code: protocol.CodeBadRequest},
 		{name: "foreign origin", header: http.Header{"Authorization": {"Bearer " + good}, "Origin": {"https://evil.example.net"}}, status: 403},
 		{name: "other subprotocol only", header: http.Header{"Authorization": {"Bearer " + good}}, protos: []string{"chat.v2"}, status: 400, code: protocol.CodeBadRequest},
@@ -55,6 +60,18 @@ func TestWSRefusals(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			c, resp, err := ws.Dial(ctx, e.wsBase+"/ws"+tc.query, &ws.DialOptions{Header: tc.header, Subprotocols: protos})
+			if tc.closed != 0 {
+				if err != nil {
+					t.Fatalf("refused before the upgrade: %v", err)
+				}
+				defer c.CloseNow()
+				_, _, err := c.Read(ctx)
+				var ce *ws.CloseError
+				if !errors.As(err, &ce) || int(ce.Code) != tc.closed || ce.Reason == "" {
+					t.Fatalf("read: %v, want a close with %d and a reason", err, tc.closed)
+				}
+				return
+			}
 			if tc.accepted {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -80,6 +97,21 @@ func TestWSRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWSRefusalNotUpgrade: a plain GET of /ws with refused credentials is
+// answered like the HTTP API, 401 with the JSON error body.
+func TestWSRefusalNotUpgrade(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	resp, err := e.client.Get(e.base + "/ws?access_token=garbage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 401 || !strings.Contains(string(body), `"code":"unauthorized"`) {
+		t.Fatalf("%d %q, want 401 unauthorized", resp.StatusCode, body)
 	}
 }
 
