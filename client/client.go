@@ -329,6 +329,9 @@ func (c *Client) connectOnce(ctx context.Context, attempt *int) (code int, reaso
 	cancel()
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			// Servers close a refused upgrade with 4000 or 4001 (so that
+			// expiry can be told apart); a 401 comes from an older server
+			// or a proxy in front and is taken as authentication failed.
 			return protocol.CloseAuthFailed, "unauthorized", err
 		}
 		return int(ws.StatusAbnormalClosure), "", err

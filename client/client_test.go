@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/duplexhq/duplex/auth"
 	"github.com/duplexhq/duplex/client"
 	"github.com/duplexhq/duplex/internal/testserver"
 	"github.com/duplexhq/duplex/protocol"
@@ -212,5 +214,46 @@ func TestBadTokenStops(t *testing.T) {
 	}
 	if !errors.Is(err, client.ErrStopped) {
 		t.Fatalf("Run error does not wrap ErrStopped")
+	}
+}
+
+// TestExpiredTokenRefreshed: the server closes a connection made with an
+// expired token with 4001; the client asks TokenFunc for a fresh token and
+// connects with it. Without TokenFunc, Run stops with the 4001.
+func TestExpiredTokenRefreshed(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	expired, err := auth.Mint(testserver.Secret, "alice", time.Second, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	c := client.New(client.Options{
+		URL: env.WSURL(), BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond,
+		TokenFunc: func(context.Context) (string, error) {
+			if calls.Add(1) == 1 {
+				return expired, nil
+			}
+			return env.Token("alice"), nil
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitState(t, c, client.StateConnected)
+	if n := calls.Load(); n != 2 {
+		t.Errorf("TokenFunc called %d times, want 2 (expired, then fresh)", n)
+	}
+	if c.User() != "alice" {
+		t.Errorf("connected as %q", c.User())
+	}
+	cancel()
+	<-done
+
+	c = client.New(client.Options{URL: env.WSURL(), Token: expired, BackoffBase: time.Millisecond})
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ce *client.CloseError
+	if err := c.Run(ctx); !errors.As(err, &ce) || ce.Code != protocol.CloseTokenExpired {
+		t.Fatalf("Run with an expired token and no TokenFunc = %v, want a CloseError with %d", err, protocol.CloseTokenExpired)
 	}
 }
