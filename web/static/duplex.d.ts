@@ -35,6 +35,8 @@ export interface Conversation {
   delivered_seq: number;
   unread: number;
   created_at: number;
+  /** Member -> read seq (you included); kept up to date from receipts. Absent in some conversation events. */
+  reads?: Record<string, number>;
 }
 
 export interface Ack {
