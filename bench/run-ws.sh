@@ -19,17 +19,28 @@ ulimit -n 20000 2>/dev/null || true
 
 for impl in $IMPLS; do
 	for mode in $MODES; do
-		"$bin/wsserver" -impl "$impl" >"$bin/addr" 2>"$bin/server.log" &
+		# Written by the server itself: the shell must not see the previous
+		# server's address while the new one starts.
+		rm -f "$bin/addr"
+		"$bin/wsserver" -impl "$impl" >"$bin/addr.tmp" 2>"$bin/server.log" &
 		spid=$!
-		for _ in $(seq 1 300); do [ -s "$bin/addr" ] && break; sleep 0.1; done
+		for _ in $(seq 1 300); do [ -s "$bin/addr.tmp" ] && break; sleep 0.1; done
+		mv "$bin/addr.tmp" "$bin/addr"
 		addr=$(head -n1 "$bin/addr")
-		sleep 0.5
-		if [ "$mode" = idle ]; then
-			out=$("$bin/wsload" -mode idle -conns "$IDLE_CONNS" -pid "$spid" "ws://$addr/")
-		else
-			out=$("$bin/wsload" -mode echo -conns "$ECHO_CONNS" -duration "$DURATION" -pid "$spid" "ws://$addr/")
+		if [ -z "$addr" ]; then
+			echo "{\"impl\":\"$impl\",\"mode\":\"$mode\",\"result\":{\"error\":\"server did not start: $(tail -n2 "$bin/server.log" | tr -d '"' | tr '\n' ' ')\"}}"
+			kill "$spid" 2>/dev/null || true
+			wait "$spid" 2>/dev/null || true
+			continue
 		fi
-		echo "{\"impl\":\"$impl\",\"result\":$out}"
+		sleep 0.5
+		# A failed run is reported and the comparison goes on.
+		if [ "$mode" = idle ]; then
+			out=$("$bin/wsload" -mode idle -conns "$IDLE_CONNS" -pid "$spid" "ws://$addr/" 2>&1) || out="{\"error\":\"$(echo "$out" | tail -n1 | tr -d '"')\"}"
+		else
+			out=$("$bin/wsload" -mode echo -conns "$ECHO_CONNS" -duration "$DURATION" -pid "$spid" "ws://$addr/" 2>&1) || out="{\"error\":\"$(echo "$out" | tail -n1 | tr -d '"')\"}"
+		fi
+		echo "{\"impl\":\"$impl\",\"mode\":\"$mode\",\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",\"result\":$out}"
 		kill "$spid"
 		wait "$spid" 2>/dev/null || true
 	done

@@ -24,6 +24,10 @@ const maxCloseReason = maxControlPayload - 2
 // second Close waits for the first; Close after the connection closed
 // (including after the peer's close frame) returns an error wrapping
 // ErrClosed.
+//
+// On a connection served by a Poller, Close returns once the close frame
+// is sent: the Poller reads the peer's answer and closes TCP (or does so
+// after 5 seconds), and the Handler's OnClose reports the outcome.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if !validCloseCode(code) || len(reason) > maxCloseReason || !utf8.ValidString(reason) {
 		return fmt.Errorf("%w: code %d, %d-byte reason", ErrInvalidClose, int(code), len(reason))

@@ -69,6 +69,16 @@ type PollerOptions struct {
 // Poller completes the handshake, or closes TCP after 5 seconds), since the
 // worker that would read the answer may be the caller. The heartbeat
 // (PingInterval), if configured, still runs its goroutine per connection.
+// Read deadlines do not time out a polled connection (nothing waits on
+// it; a deadline already passed fails it at its next input); close idle
+// connections with a timer or the heartbeat instead.
+//
+// Cost: Workers goroutines, each with a ReadBufferSize buffer, plus one
+// epoll descriptor and a wake-up pipe; per connection, a 150-byte record
+// besides the Conn. A pong, or a close frame, answered by a worker waits
+// for the connection's frame lock like any writer (bounded by 5 seconds),
+// so a peer that stops reading while a large write is in progress can hold
+// a worker that long.
 type Poller struct {
 	opts PollerOptions
 	sys  pollerSys // platform part

@@ -103,9 +103,21 @@ func dialAll(url string, n, par int) ([]*ws.Conn, error) {
 				if i >= n {
 					return
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				c, _, err := ws.Dial(ctx, url, nil)
-				cancel()
+				// A few retries: on a shared machine a dial may be refused
+				// while ports held in TIME_WAIT by earlier runs are reused.
+				var c *ws.Conn
+				var err error
+				for attempt := range 3 {
+					if attempt > 0 {
+						time.Sleep(100 * time.Millisecond)
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					c, _, err = ws.Dial(ctx, url, nil)
+					cancel()
+					if err == nil {
+						break
+					}
+				}
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
