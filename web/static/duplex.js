@@ -397,6 +397,9 @@ class LongPollTransport {
       this.first = false;
       this.hooks.alive();
       for (const f of body.frames ?? []) this.hooks.frame(f);
+      // A restart asked for once the answer was in ended nothing: the next
+      // poll reads the current state anyway.
+      this.restarting = false;
     } finally {
       this.abort.signal.removeEventListener("abort", stop);
       if (this.current === ctl) this.current = undefined;
