@@ -31,8 +31,10 @@
 // Every /ws and /api request carries a JWT bearer token (package auth) in
 // the Authorization header or, for browsers, in the access_token query
 // parameter; server-side callers may use the admin key instead. Failures
-// are answered before any WebSocket handshake with 401 and a JSON error
-// body. The server never logs query strings, so tokens passed in URLs do
+// are answered with 401 and a JSON error body, except on a valid WebSocket
+// upgrade: that is accepted and closed at once with 4000 (authentication
+// failed) or 4001 (token expired), since a browser cannot see the status
+// of a refused handshake and would retry it for ever. The server never logs query strings, so tokens passed in URLs do
 // not reach its logs (proxies in front of it must be configured likewise).
 //
 // # Fallback transports
