@@ -57,6 +57,7 @@ func FuzzFallbackBodies(f *testing.F) {
 	for _, seed := range []string{`{"type":"ping","id":"1"}`, `{"type":"send","id":"1","conv":"` + conv.ID + `","client_msg_id":"x","body":"hi"}`,
 		`{"type":"sync","id":"2","conv":"` + conv.ID + `","after":-1}`, `{"type":"subscribe","id":"3","channel":"a"}`,
 		`{"cursors":{"` + conv.ID + `":0},"channels":{"a":0},"wait_ms":10}`, `{"cursors":{"x":-5}}`, `{"wait_ms":1e99}`,
+		`{"cursors":{"` + conv.ID + `":0},"reads":{"` + conv.ID + `":{"bob":-1,"alice":9}},"wait_ms":10}`, `{"reads":{"x":null}}`,
 		`[]`, `null`, `{"type":"ping","id":"` + "\xff" + `"}`} {
 		f.Add(false, []byte(seed))
 		f.Add(true, []byte(seed))
