@@ -21,6 +21,7 @@ type wireConv struct {
 	Members []string `json:"members"`
 	LastSeq int64    `json:"last_seq"`
 	Unread  int64    `json:"unread"`
+	Reads   map[string]int64
 }
 
 type convResp struct{ Conversation wireConv }
@@ -97,6 +98,10 @@ func TestAPIHappyPaths(t *testing.T) {
 	for _, c := range list.Conversations {
 		if c.ID == group.ID && (c.LastSeq != 5 || c.Unread != 5) {
 			t.Fatalf("group as bob sees it: %+v", c)
+		}
+		// Every member's read position, and only members'.
+		if _, left := c.Reads["carol"]; c.ID == group.ID && (len(c.Reads) != 3 || left) {
+			t.Fatalf("group reads as bob sees them: %v, want alice, bob and dave", c.Reads)
 		}
 	}
 

@@ -26,6 +26,7 @@ func wireConversation(uc store.UserConversation) protocol.Conversation {
 		DeliveredSeq: uc.DeliveredSeq,
 		Unread:       uc.Unread,
 		CreatedAt:    unixMilli(uc.CreatedAt),
+		Reads:        uc.Reads,
 	}
 }
 
