@@ -115,3 +115,34 @@ test("long-polling: polls carry the read positions of the welcome and of receipt
   assert.deepEqual(seen, [3]);
   assert.deepEqual(dx.conversations.get("c").reads, { alice: 3, bob: 3 });
 });
+
+test("a subscribe refused over WebSocket is dropped from the subscriptions", async (t) => {
+  const requests = [];
+  class RefusingWS {
+    name = "websocket";
+    constructor(base, token, hooks) {
+      this.hooks = hooks;
+    }
+    async open() {
+      queueMicrotask(() => this.hooks.frame({ type: "welcome", user: "alice", session: "s", conversations: [] }));
+    }
+    request(f) {
+      requests.push(f);
+      queueMicrotask(() => this.hooks.frame(f.channel.startsWith("nope:")
+        ? { type: "error", id: f.id, code: "not_found", message: "unknown namespace" }
+        : { type: "result", id: f.id, data: { channel: f.channel, offset: 0 } }));
+      return true;
+    }
+    close() {}
+  }
+  const dx = new Duplex({
+    token: "t", url: "http://fake", transports: ["websocket"], transportClasses: { websocket: RefusingWS },
+    backoff: { base: 1, cap: 5 }, heartbeatMs: 60000, heartbeatTimeoutMs: 60000,
+  });
+  t.after(() => dx.close());
+  dx.connect();
+  await until(() => dx.state === State.CONNECTED, "connected");
+  await assert.rejects(dx.subscribe("nope:x"), (err) => err instanceof DuplexError && err.code === "not_found");
+  await dx.subscribe("news:ok");
+  assert.deepEqual([...dx.channels.keys()], ["news:ok"]);
+});
