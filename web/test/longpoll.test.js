@@ -1,8 +1,8 @@
 // The long-polling transport against a scripted /poll and /rpc (fetch is
 // replaced): subscribe and unsubscribe are answered without /rpc and
 // change the waiting poll at once; a refused subscribe leaves the
-// subscriptions; read positions from the welcome and from receipts go
-// into every poll.
+// subscriptions (on WebSocket too); read positions from the welcome and
+// from receipts go into every poll.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Duplex, DuplexError, State } from "../static/duplex.js";
