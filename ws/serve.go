@@ -56,8 +56,9 @@ type PollerOptions struct {
 // epoll instance, and a fixed pool of workers reads whichever is readable
 // (one non-blocking read system call at a time, into the worker's buffer),
 // decodes frames, answers pings, runs the close handshake and calls the
-// Handler. An idle connection costs its Conn (about 700 bytes) and the
-// runtime's net.Conn, and no goroutine, stack or buffer.
+// Handler. An idle connection costs its Conn (about 800 bytes with its
+// channels), a 112-byte record here and the runtime's net.Conn, and no
+// goroutine, stack or buffer.
 //
 // Connections without a file descriptor (TLS) and every connection on other
 // platforms are served by one goroutine each, with Conn.Read, so Serve works
@@ -74,8 +75,8 @@ type PollerOptions struct {
 // connections with a timer or the heartbeat instead.
 //
 // Cost: Workers goroutines, each with a ReadBufferSize buffer, plus one
-// epoll descriptor and a wake-up pipe; per connection, a 150-byte record
-// besides the Conn. A pong, or a close frame, answered by a worker waits
+// epoll descriptor and a wake-up pipe; per connection, the record above
+// and a map entry. A pong, or a close frame, answered by a worker waits
 // for the connection's frame lock like any writer (bounded by 5 seconds),
 // so a peer that stops reading while a large write is in progress can hold
 // a worker that long.
