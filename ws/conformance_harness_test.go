@@ -59,32 +59,64 @@ var modes = []mode{
 	{"noctx", ws.CompressionNoContextTakeover},
 }
 
-// harness is one (role, mode) combination.
+// harness is one (role, mode) combination. With poller set, the default
+// serve function is the echo served by testPoller instead of a Read loop,
+// so every case that uses the default runs through the event-driven read
+// path too; cases with their own serve function are skipped in that
+// variant (they would only repeat the Read variant).
 type harness struct {
-	side side
-	mode mode
+	side   side
+	mode   mode
+	poller bool
+}
+
+// serveFor picks the serve function of a case.
+func (h harness) serveFor(t testing.TB, serve serveFunc) serveFunc {
+	t.Helper()
+	switch {
+	case !h.poller && serve == nil:
+		return echo
+	case !h.poller:
+		return serve
+	case serve != nil:
+		t.Skip("the case has its own serve function: covered by the Read variant")
+	}
+	return pollerEcho
 }
 
 func (h harness) compressed() bool { return h.mode.comp != ws.CompressionDisabled }
 
-// forEach runs fn as a subtest for every role and mode.
+// forEach runs fn as a subtest for every role and mode, and once more for
+// each with our side read by a Poller (see harness.poller).
 func forEach(t *testing.T, fn func(t *testing.T, h harness)) {
 	t.Helper()
 	for _, s := range []side{ourServer, ourClient} {
 		for _, m := range modes {
-			h := harness{side: s, mode: m}
-			t.Run(s.String()+"/"+m.name, func(t *testing.T) { fn(t, h) })
+			for _, polled := range []bool{false, true} {
+				h := harness{side: s, mode: m, poller: polled}
+				t.Run(h.name(s.String()+"/"+m.name), func(t *testing.T) { fn(t, h) })
+			}
 		}
 	}
 }
 
-// forEachSide runs fn for both roles in one mode.
+// forEachSide runs fn for both roles in one mode, each also with a Poller.
 func forEachSide(t *testing.T, m mode, fn func(t *testing.T, h harness)) {
 	t.Helper()
 	for _, s := range []side{ourServer, ourClient} {
-		h := harness{side: s, mode: m}
-		t.Run(s.String(), func(t *testing.T) { fn(t, h) })
+		for _, polled := range []bool{false, true} {
+			h := harness{side: s, mode: m, poller: polled}
+			t.Run(h.name(s.String()), func(t *testing.T) { fn(t, h) })
+		}
 	}
+}
+
+// name is the subtest name of h.
+func (h harness) name(base string) string {
+	if h.poller {
+		return base + "/poller"
+	}
+	return base
 }
 
 // serveFunc is what our side does with its Conn; its error is the case's
@@ -144,9 +176,7 @@ type pair struct {
 // start connects a raw peer to our side in role h.side with mode h.mode.
 func (h harness) start(t testing.TB, cfg config) *pair {
 	t.Helper()
-	if cfg.serve == nil {
-		cfg.serve = defaultServe
-	}
+	cfg.serve = h.serveFor(t, cfg.serve)
 	comp := ws.CompressionOptions{Mode: h.mode.comp}
 	if cfg.compression != nil {
 		comp = *cfg.compression
@@ -294,9 +324,7 @@ func startClient(t testing.TB, h harness, cfg config, comp ws.CompressionOptions
 // failing the test.
 func (h harness) tryStartClient(t testing.TB, cfg config) (*pair, error) {
 	t.Helper()
-	if cfg.serve == nil {
-		cfg.serve = defaultServe
-	}
+	cfg.serve = h.serveFor(t, cfg.serve)
 	comp := ws.CompressionOptions{Mode: h.mode.comp}
 	if cfg.compression != nil {
 		comp = *cfg.compression

@@ -14,14 +14,9 @@ import (
 	"github.com/duplexhq/duplex/ws"
 )
 
-// testPoller serves the connections of the event-mode tests. With
-// WS_TEST_POLLER=1 the conformance harness's default echo runs through it
-// too, so the whole conformance suite covers the Poller.
+// testPoller serves the connections of the event-mode tests, including the
+// poller variant of every conformance case (harness.poller).
 var testPoller *ws.Poller
-
-// defaultServe is the conformance harness's serve function when a case sets
-// none.
-var defaultServe serveFunc = echo
 
 func startTestPoller() (stop func()) {
 	p, err := ws.NewPoller(&ws.PollerOptions{Workers: 2, ReadBufferSize: 4 << 10})
@@ -30,9 +25,6 @@ func startTestPoller() (stop func()) {
 		os.Exit(1)
 	}
 	testPoller = p
-	if os.Getenv("WS_TEST_POLLER") == "1" {
-		defaultServe = pollerEcho
-	}
 	return func() {
 		if err := p.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "ws: Poller.Close:", err)
