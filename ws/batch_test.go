@@ -272,4 +272,3 @@ func benchConfig(mutate func(*connConfig)) connConfig {
 	cfg.role = roleServer
 	return cfg
 }
-
