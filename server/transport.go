@@ -178,14 +178,27 @@ func (w *wsConn) run(id chat.Identity, remote string) {
 	}
 }
 
+// Bounds of one batched write: the writer takes every frame already queued,
+// up to these, and sends them in one system call (ws.Conn.WriteBatch),
+// which under load is most of the cost of writing a frame.
+const (
+	writeBatchFrames = 128
+	writeBatchBytes  = 128 << 10
+)
+
 // writeLoop writes queued frames until a close is requested, then flushes
 // the queue (unless the client is a slow consumer, whose backlog is
 // pointless to push: it will sync) and performs the close handshake.
 func (w *wsConn) writeLoop() {
+	batch := make([][]byte, 0, writeBatchFrames)
 	for {
 		select {
 		case f := <-w.q:
-			if !w.write(f) {
+			batch = w.fill(append(batch, f))
+			ok := w.writeBy(batch, time.Now().Add(w.s.cfg.WriteTimeout))
+			clear(batch) // the frames are garbage once written
+			batch = batch[:0]
+			if !ok {
 				// The peer is gone or stuck past WriteTimeout: mark the
 				// sink closing so Send and SendWait stop queueing (the
 				// reader may be waiting in SendWait), then drop TCP,
@@ -199,7 +212,7 @@ func (w *wsConn) writeLoop() {
 			code, reason := w.code, w.reason
 			w.mu.Unlock()
 			if code != protocol.CloseSlowConsumer {
-				w.flush()
+				w.flush(batch)
 			}
 			w.c.SetWriteDeadline(time.Now().Add(w.s.cfg.WriteTimeout))
 			w.c.Close(ws.StatusCode(code), reason)
@@ -208,33 +221,47 @@ func (w *wsConn) writeLoop() {
 	}
 }
 
-// flush writes what is queued, within DrainTimeout.
-func (w *wsConn) flush() {
-	deadline := time.Now().Add(w.s.cfg.DrainTimeout)
-	for time.Now().Before(deadline) {
+// fill appends to batch the frames already queued, within the batch
+// bounds, without waiting for more.
+func (w *wsConn) fill(batch [][]byte) [][]byte {
+	n := 0
+	for _, f := range batch {
+		n += len(f)
+	}
+	for len(batch) < cap(batch) && n < writeBatchBytes {
 		select {
 		case f := <-w.q:
-			if !w.writeBy(f, deadline) {
-				return
-			}
+			batch = append(batch, f)
+			n += len(f)
 		default:
-			return
+			return batch
 		}
 	}
+	return batch
 }
 
-func (w *wsConn) write(f []byte) bool {
-	return w.writeBy(f, time.Now().Add(w.s.cfg.WriteTimeout))
+// flush writes what is queued, within DrainTimeout; batch is an empty
+// slice to collect the frames in.
+func (w *wsConn) flush(batch [][]byte) {
+	deadline := time.Now().Add(w.s.cfg.DrainTimeout)
+	for time.Now().Before(deadline) {
+		batch = w.fill(batch[:0])
+		if len(batch) == 0 || !w.writeBy(batch, deadline) {
+			return
+		}
+		clear(batch)
+	}
 }
 
-// writeBy writes one frame; a deadline on the connection rather than a
-// context per frame keeps the hot path free of allocations.
-func (w *wsConn) writeBy(f []byte, deadline time.Time) bool {
+// writeBy writes the frames of batch, one message each, in one batched
+// write; a deadline on the connection rather than a context per write
+// keeps the hot path free of allocations.
+func (w *wsConn) writeBy(batch [][]byte, deadline time.Time) bool {
 	w.c.SetWriteDeadline(deadline)
-	if err := w.c.Write(context.Background(), ws.MessageText, f); err != nil {
+	if err := w.c.WriteBatch(context.Background(), ws.MessageText, batch); err != nil {
 		return false
 	}
-	w.s.metrics.framesOut.Inc()
+	w.s.metrics.framesOut.Add(float64(len(batch)))
 	return true
 }
 
