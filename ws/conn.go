@@ -84,6 +84,11 @@ type Conn struct {
 	decomp  *decompressor
 	small   [smallReadSize]byte
 
+	// Heartbeat configuration (zero: none); hbStarted says the heartbeat
+	// goroutine runs (set by the first read).
+	hbInterval, hbTimeout time.Duration
+	hbStarted             bool
+
 	// Write side. msgMu is held for a whole data message, frameMu for one
 	// frame; both are 1-slot channels so that waiting honours contexts.
 	msgMu     chan struct{}
@@ -134,11 +139,13 @@ func newConn(nc net.Conn, br *bufio.Reader, cfg connConfig) *Conn {
 		c.rend = int32(copy(*c.rbuf, mustPeek(br, n)))
 	}
 	if cfg.pingInterval > 0 {
-		timeout := cfg.pongTimeout
-		if timeout <= 0 {
-			timeout = cfg.pingInterval
+		// The heartbeat starts with the first Read or Reader (it only
+		// concludes anything while the connection is read), or is run by
+		// the Poller the Conn is handed to.
+		c.hbInterval, c.hbTimeout = cfg.pingInterval, cfg.pongTimeout
+		if c.hbTimeout <= 0 {
+			c.hbTimeout = cfg.pingInterval
 		}
-		go c.heartbeat(cfg.pingInterval, timeout)
 	}
 	return c
 }

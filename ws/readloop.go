@@ -90,6 +90,10 @@ func (c *Conn) beginRead() error {
 		c.reading.Store(false)
 		return c.closedErr("read")
 	}
+	if c.hbInterval > 0 && !c.hbStarted {
+		c.hbStarted = true
+		go c.heartbeat(c.hbInterval, c.hbTimeout)
+	}
 	putBuf(c.msg)
 	c.msg = nil
 	c.mr.c = c

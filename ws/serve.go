@@ -69,7 +69,7 @@ type PollerOptions struct {
 // the close frame and returns without waiting for the peer's answer (the
 // Poller completes the handshake, or closes TCP after 5 seconds), since the
 // worker that would read the answer may be the caller. The heartbeat
-// (PingInterval), if configured, still runs its goroutine per connection.
+// (PingInterval) of polled connections is run by one goroutine per Poller.
 // Read deadlines do not time out a polled connection (nothing waits on
 // it; a deadline already passed fails it at its next input); close idle
 // connections with a timer or the heartbeat instead.
@@ -88,7 +88,12 @@ type Poller struct {
 	closed bool
 	nextID uint64
 	conns  map[uint64]*Conn
-	wg     sync.WaitGroup // workers, fallback readers, asynchronous finishes
+	wg     sync.WaitGroup // workers, fallback readers, asynchronous finishes, heartbeat
+
+	// The heartbeat goroutine (pollerbeat.go), started by the first
+	// connection with a PingInterval.
+	beatWake chan struct{}
+	beatTick time.Duration
 }
 
 // ErrPollerClosed is returned by Serve after the Poller was closed.
@@ -164,6 +169,9 @@ func (p *Poller) Serve(c *Conn, h Handler) error {
 	}
 	putBuf(c.rbuf)
 	c.rbuf, c.rpos, c.rend = nil, 0, 0
+	if c.hbInterval > 0 {
+		p.startBeat(c)
+	}
 	p.register(c)
 	return nil
 }
@@ -178,6 +186,12 @@ func (p *Poller) Close() error {
 		return nil
 	}
 	p.closed = true
+	if p.beatWake != nil {
+		select {
+		case p.beatWake <- struct{}{}:
+		default:
+		}
+	}
 	p.mu.Unlock()
 	p.sys.wake()
 	p.sys.waitWorkers()
@@ -241,6 +255,8 @@ type eventConn struct {
 
 	timerSet atomic.Bool
 	timer    atomic.Pointer[time.Timer]
+
+	beat beatState // owned by the Poller's heartbeat goroutine
 }
 
 // armCloseTimer closes TCP closeTimeout from now unless the connection ends

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -275,4 +276,31 @@ func TestPollerClose(t *testing.T) {
 	if err := p.Serve(prs[0].conn, newEchoHandler()); err == nil {
 		t.Error("Serve after Close succeeded")
 	}
+}
+
+// TestPollerHeartbeatGoroutines: polled connections with a PingInterval
+// are pinged by the Poller's single heartbeat goroutine, not by one
+// goroutine each, and still answer the peer's pings.
+func TestPollerHeartbeatGoroutines(t *testing.T) {
+	h := harness{side: ourServer, mode: modes[0]}
+	var prs []*pair
+	for range 5 {
+		prs = append(prs, h.start(t, config{serve: pollerEcho, pingInterval: 50 * time.Millisecond, pongTimeout: time.Second}))
+	}
+	for _, pr := range prs {
+		// The heartbeat pings each connection; the peer answers.
+		f := pr.peer.readFrame()
+		if f.op != opPing {
+			t.Fatalf("expected a heartbeat ping, got %v", f)
+		}
+		pr.peer.writeFrame(frame{fin: true, op: opPong, payload: f.payload})
+	}
+	if n := strings.Count(wsStacks(), "ws.(*Conn).heartbeat("); n != 0 {
+		t.Errorf("%d per-connection heartbeat goroutines for polled connections, want 0", n)
+	}
+	if n := strings.Count(wsStacks(), "ws.(*Poller).beat("); n != 1 {
+		t.Errorf("%d Poller heartbeat goroutines, want 1", n)
+	}
+	// The pairs' cleanup closes them (a close handshake here could race
+	// with the next heartbeat ping).
 }
