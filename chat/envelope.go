@@ -15,6 +15,10 @@ const (
 	kindMessage byte = 'm' // conversation message: per-conversation ordering and cursors apply
 	kindEvent   byte = 'e' // any other user event (receipt, typing, presence, member, conversation)
 	kindChannel byte = 'c' // channel publication
+	// kindAck is the ack of a send, routed behind the deliveries of the
+	// conversation's earlier messages (see orderedAck): only the origin
+	// session takes it.
+	kindAck byte = 'a'
 )
 
 func appendEnvelope(dst []byte, kind byte, origin, key string, seq int64, frame []byte) []byte {
@@ -37,8 +41,15 @@ type envelope struct {
 }
 
 // parseEnvelope splits p without allocating; ok is false for a malformed
-// payload (another service version, or corruption on the broker).
+// payload (another service version, or corruption on the broker) and for
+// kindAck, which only the sending session (parseSessionEnvelope) takes.
 func parseEnvelope(p []byte) (e envelope, ok bool) {
+	e, ok = parseSessionEnvelope(p)
+	return e, ok && e.kind != kindAck
+}
+
+// parseSessionEnvelope is parseEnvelope accepting kindAck too.
+func parseSessionEnvelope(p []byte) (e envelope, ok bool) {
 	if len(p) < 1 {
 		return e, false
 	}
@@ -65,5 +76,5 @@ func parseEnvelope(p []byte) (e envelope, ok bool) {
 	}
 	e.seq = int64(seq)
 	e.frame = p[i+w:]
-	return e, e.kind == kindMessage || e.kind == kindEvent || e.kind == kindChannel
+	return e, e.kind == kindMessage || e.kind == kindEvent || e.kind == kindChannel || e.kind == kindAck
 }

@@ -116,10 +116,15 @@ func (ss *session) dispatch(ctx context.Context, r *protocol.Request) error {
 	id := ss.ident
 	switch r.Type {
 	case protocol.TypeSend:
-		_, _, err := s.send(id.UserID, ss.id, r.Conv, r.ClientMsgID, r.Body, r.Meta, time.Now(), func(m store.Message, dup bool) {
-			ss.send(s.encode(protocol.Ack{Type: protocol.TypeAck, ID: r.ID, Conv: m.ConversationID, Seq: m.Seq,
-				ClientMsgID: m.ClientMsgID, TS: unixMilli(m.CreatedAt), Duplicate: dup}))
+		_, _, err := s.send(id.UserID, ss.id, r.Conv, r.ClientMsgID, r.Body, r.Meta, time.Now(), func(m store.Message, dup bool) []byte {
+			frame := s.encode(protocol.Ack{Type: protocol.TypeAck, ID: r.ID, Conv: m.ConversationID, Seq: m.Seq,
+				ClientMsgID: m.ClientMsgID, TS: unixMilli(m.CreatedAt), Duplicate: dup})
+			if !dup && ss.orderedAck(m.ConversationID, m.Seq) {
+				return frame
+			}
+			ss.send(frame)
 			ss.noteDelivered(m.ConversationID, m.Seq, false)
+			return nil
 		})
 		return err
 	case protocol.TypeSync:

@@ -119,16 +119,22 @@ func (s *recSink) waitCount(t testing.TB, typ string, n int) []map[string]any {
 	return s.of(typ)
 }
 
-// reply returns the reply frame with request id.
+// reply returns the reply frame with request id, waiting for it: an ack
+// that must follow earlier deliveries is routed through the broker, after
+// Handle returns.
 func (s *recSink) reply(t testing.TB, id string) map[string]any {
 	t.Helper()
-	for _, f := range s.snapshot() {
-		if f["id"] == id {
-			return f
+	var reply map[string]any
+	s.waitFor(t, fmt.Sprintf("reply with id %q", id), func(fs []map[string]any) bool {
+		for _, f := range fs {
+			if f["id"] == id {
+				reply = f
+				return true
+			}
 		}
-	}
-	t.Fatalf("no reply with id %q; frames: %v", id, s.snapshot())
-	return nil
+		return false
+	})
+	return reply
 }
 
 type env struct {

@@ -59,9 +59,14 @@ func isJSONObject(b []byte) bool {
 
 // send is the persistence-first path shared by sessions and the HTTP API.
 // ack, if set, runs after the append and before any delivery; origin is
-// the sending session, which gets the ack instead of the message.
+// the sending session, which gets the ack instead of the message. ack
+// either replies at once and returns nil, or returns the ack frame for
+// send to route to the origin session behind the deliveries of the
+// conversation's earlier messages (see session.orderedAck): it is
+// published on the sender's user subject, in seq order with them, so the
+// session cannot see seq n acked before it was sent n-1.
 func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json.RawMessage, start time.Time,
-	ack func(store.Message, bool)) (store.Message, bool, error) {
+	ack func(store.Message, bool) []byte) (store.Message, bool, error) {
 	meta, err := s.checkMessage(convID, clientMsgID, body, meta)
 	if err != nil {
 		return store.Message{}, false, err
@@ -91,10 +96,25 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 		return msg, true, nil
 	}
 	s.m.MessageIn()
+	var ackFrame []byte
 	if ack != nil {
-		ack(msg, false)
+		ackFrame = ack(msg, false)
 	}
-	s.m.SendToAck(time.Since(start))
+	if ackFrame == nil {
+		s.m.SendToAck(time.Since(start))
+	}
+	// publishAck runs in the sequencer's release of msg, before the
+	// deliveries: everything earlier has been published by then.
+	publishAck := func() {
+		if ackFrame == nil {
+			return
+		}
+		env := appendEnvelope(nil, kindAck, origin, convID, msg.Seq, ackFrame)
+		if err := s.br.Publish(s.ctx, hub.UserSubject(user), env); err != nil {
+			s.log.Warn("chat: publishing ack", "conv", convID, "seq", msg.Seq, "user", user, "err", err)
+		}
+		s.m.SendToAck(time.Since(start))
+	}
 
 	mstart := time.Now()
 	members, err := s.cachedMembers(ctx, convID)
@@ -103,7 +123,7 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 		// Durable but not delivered live: recipients see the gap in seq
 		// and sync.
 		s.log.Error("chat: members for delivery", "conv", convID, "seq", msg.Seq, "err", err)
-		s.seq.done(t, msg.Seq, func() {})
+		s.seq.done(t, msg.Seq, publishAck)
 		return msg, false, nil
 	}
 	frame := s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: wireMessage(msg)})
@@ -111,6 +131,7 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 	// Deliveries may run after send returns (released by a later append),
 	// so they use the service context.
 	s.seq.done(t, msg.Seq, func() {
+		publishAck()
 		for _, m := range members {
 			if err := s.br.Publish(s.ctx, hub.UserSubject(m.UserID), env); err != nil {
 				s.log.Warn("chat: publishing message", "conv", convID, "seq", msg.Seq, "user", m.UserID, "err", err)

@@ -196,12 +196,14 @@ func newSessionID() string {
 // the sink, doing the per-session bookkeeping without allocating in the
 // steady state.
 func (ss *session) Deliver(p []byte) {
-	e, ok := parseEnvelope(p)
+	e, ok := parseSessionEnvelope(p)
 	if !ok {
 		ss.svc.log.Warn("chat: malformed envelope from broker", "len", len(p))
 		return
 	}
-	if len(e.origin) > 0 && string(e.origin) == ss.id {
+	// A session gets its own acks routed here, and everything else but
+	// what it caused itself.
+	if own := len(e.origin) > 0 && string(e.origin) == ss.id; own != (e.kind == kindAck) {
 		return
 	}
 	ss.mu.Lock()
@@ -237,6 +239,13 @@ func (ss *session) Deliver(p []byte) {
 			return
 		}
 		c.sent = e.seq
+		c.seq = max(c.seq, e.seq)
+	case kindAck:
+		c := ss.cursors[string(e.key)]
+		if c == nil {
+			c = &cursor{}
+			ss.cursors[string(e.key)] = c
+		}
 		c.seq = max(c.seq, e.seq)
 	case kindChannel:
 		if _, ok := ss.channels[string(e.key)]; !ok {
@@ -344,6 +353,24 @@ func (ss *session) noteDelivered(conv string, seq int64, streamed bool) {
 	if streamed {
 		c.sent = max(c.sent, seq)
 	}
+}
+
+// orderedAck reports whether the ack of seq in conv must wait for the
+// deliveries of earlier seqs, i.e. be routed like them (see Service.send):
+// not when this session already holds seq-1 (sent or acked), the usual
+// case, where the ack goes out at once; and never for a session that is
+// not reachable through the hub (transient, or replying to another node).
+func (ss *session) orderedAck(conv string, seq int64) bool {
+	if ss.transient || ss.reply != nil {
+		return false
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var held int64
+	if c := ss.cursors[conv]; c != nil {
+		held = c.seq
+	}
+	return held < seq-1
 }
 
 // send queues a reply frame; false means the session is being closed as a

@@ -1,0 +1,70 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// TestAckAfterEarlierDeliveries: members of a group send concurrently;
+// every session must see its conversation's seqs without a gap, counting
+// the acks of its own messages: the ack of seq n never arrives before seq
+// n-1 was delivered to it (a client would take that for a gap and sync).
+// It also checks that nothing is seen twice and nothing is missing.
+func TestAckAfterEarlierDeliveries(t *testing.T) {
+	e := newEnv(t, Config{RatePerSecond: 1e6, RateBurst: 1e6})
+	users := []string{"u1", "u2", "u3", "u4", "u5"}
+	clients := make([]*client, len(users))
+	for i, u := range users {
+		clients[i] = e.connect(u)
+	}
+	conv := clients[0].group("acks", users[1:]...)
+	const per = 60
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			for i := range per {
+				b := fmt.Appendf(nil, `{"type":"send","id":"%d","conv":%q,"client_msg_id":"%s-%d","body":"x"}`, i, conv, c.user, i)
+				c.sess.Handle(context.Background(), b)
+			}
+		})
+	}
+	wg.Wait()
+	total := per * len(users)
+	for _, c := range clients {
+		c.sink.waitCount(t, "message", total-per)
+		c.sink.waitCount(t, "ack", per)
+		var want int64 = 1
+		for _, f := range c.sink.snapshot() {
+			if (f["type"] != "message" && f["type"] != "ack") || frameConv(f) != conv {
+				continue
+			}
+			if got := frameSeq(f); got != want {
+				t.Fatalf("%s: %s of seq %d where seq %d was due", c.user, f["type"], got, want)
+			}
+			want++
+		}
+		if want != int64(total)+1 {
+			t.Fatalf("%s saw seqs up to %d of %d", c.user, want-1, total)
+		}
+	}
+}
+
+// frameConv and frameSeq read the conversation and seq of an ack or a
+// message event.
+func frameConv(f map[string]any) string {
+	if m, ok := f["message"].(map[string]any); ok {
+		return m["conv"].(string)
+	}
+	s, _ := f["conv"].(string)
+	return s
+}
+
+func frameSeq(f map[string]any) int64 {
+	if m, ok := f["message"].(map[string]any); ok {
+		return int64(m["seq"].(float64))
+	}
+	s, _ := f["seq"].(float64)
+	return int64(s)
+}
