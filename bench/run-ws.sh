@@ -10,6 +10,7 @@ IDLE_CONNS=${IDLE_CONNS:-15000}
 ECHO_CONNS=${ECHO_CONNS:-1000}
 DURATION=${DURATION:-10s}
 MODES=${MODES:-"idle echo"}
+SERVER_FLAGS=${SERVER_FLAGS:-} # e.g. "-ping 30s" (duplex, duplex-event)
 
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
@@ -22,7 +23,7 @@ for impl in $IMPLS; do
 		# Written by the server itself: the shell must not see the previous
 		# server's address while the new one starts.
 		rm -f "$bin/addr"
-		"$bin/wsserver" -impl "$impl" >"$bin/addr.tmp" 2>"$bin/server.log" &
+		"$bin/wsserver" -impl "$impl" $SERVER_FLAGS >"$bin/addr.tmp" 2>"$bin/server.log" &
 		spid=$!
 		for _ in $(seq 1 300); do [ -s "$bin/addr.tmp" ] && break; sleep 0.1; done
 		mv "$bin/addr.tmp" "$bin/addr"

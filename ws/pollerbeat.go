@@ -16,11 +16,12 @@ import (
 const minBeatTick = 5 * time.Millisecond
 
 // beatState is a polled connection's heartbeat, owned by the Poller's
-// heartbeat goroutine.
+// heartbeat goroutine. Times are monotonic nanoseconds since the
+// heartbeat goroutine started, to keep the per-connection record small.
 type beatState struct {
-	next     time.Time // next ping
-	deadline time.Time // answer due (zero: no ping outstanding)
-	recvs    uint32    // Conn.recvs when the ping went out
+	next     int64  // next ping (0: not scheduled yet)
+	deadline int64  // answer due (0: no ping outstanding)
+	recvs    uint32 // Conn.recvs when the ping went out
 }
 
 // startBeat makes the heartbeat goroutine serve c; Serve calls it for
@@ -53,6 +54,7 @@ func (p *Poller) beat() {
 	defer t.Stop()
 	var conns []*Conn
 	var seq uint64
+	epoch := time.Now()
 	for {
 		select {
 		case <-t.C:
@@ -71,7 +73,7 @@ func (p *Poller) beat() {
 			}
 		}
 		p.mu.Unlock()
-		now := time.Now()
+		now := int64(time.Since(epoch)) + 1 // never 0
 		for _, c := range conns {
 			seq++
 			c.ev.beat.check(c, now, seq)
@@ -82,24 +84,24 @@ func (p *Poller) beat() {
 }
 
 // check pings c when due and closes it when a ping went unanswered.
-func (b *beatState) check(c *Conn, now time.Time, seq uint64) {
+func (b *beatState) check(c *Conn, now int64, seq uint64) {
 	if c.isClosed() {
 		return
 	}
-	if b.next.IsZero() {
-		b.next = now.Add(c.hbInterval)
+	if b.next == 0 {
+		b.next = now + int64(c.hbInterval)
 		return
 	}
 	recvs := c.recvs.Load()
-	if !b.deadline.IsZero() {
+	if b.deadline != 0 {
 		if recvs != b.recvs {
-			b.deadline = time.Time{} // alive
-		} else if now.After(b.deadline) {
+			b.deadline = 0 // alive
+		} else if now > b.deadline {
 			c.closeTCPCause(errPongTimeout)
 			return
 		}
 	}
-	if now.Before(b.next) {
+	if now < b.next {
 		return
 	}
 	var payload [8]byte
@@ -109,8 +111,8 @@ func (b *beatState) check(c *Conn, now time.Time, seq uint64) {
 	if !c.writeControl(opPing, payload[:], minBeatTick) {
 		return
 	}
-	b.next = now.Add(c.hbInterval)
-	if b.deadline.IsZero() {
-		b.deadline, b.recvs = now.Add(c.hbTimeout), recvs
+	b.next = now + int64(c.hbInterval)
+	if b.deadline == 0 {
+		b.deadline, b.recvs = now+int64(c.hbTimeout), recvs
 	}
 }

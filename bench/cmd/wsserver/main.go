@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/lxzan/gws"
@@ -21,10 +22,14 @@ import (
 	"github.com/duplexhq/duplex/ws"
 )
 
+// pingInterval is the -ping flag.
+var pingInterval time.Duration
+
 func main() {
 	impl := flag.String("impl", "duplex", "implementation: duplex (goroutine per connection), duplex-event (ws.Poller), gorilla, gws")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.DurationVar(&pingInterval, "ping", 0, "duplex and duplex-event: heartbeat PingInterval (0: none)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -80,7 +85,7 @@ func main() {
 
 func duplexEcho() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{InsecureSkipVerifyOrigin: true})
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{InsecureSkipVerifyOrigin: true, PingInterval: pingInterval})
 		if err != nil {
 			return
 		}
@@ -110,7 +115,7 @@ func (echoHandler) OnClose(*ws.Conn, error) {}
 
 func duplexEventEcho(p *ws.Poller) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{InsecureSkipVerifyOrigin: true})
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{InsecureSkipVerifyOrigin: true, PingInterval: pingInterval})
 		if err != nil {
 			return
 		}
