@@ -22,6 +22,10 @@ const (
 )
 
 func appendEnvelope(dst []byte, kind byte, origin, key string, seq int64, frame []byte) []byte {
+	if dst == nil {
+		// One allocation of the exact size rather than several as it grows.
+		dst = make([]byte, 0, 1+3*binary.MaxVarintLen64+len(origin)+len(key)+len(frame))
+	}
 	dst = append(dst, kind)
 	dst = binary.AppendUvarint(dst, uint64(len(origin)))
 	dst = append(dst, origin...)

@@ -103,19 +103,6 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 	if ackFrame == nil {
 		s.m.SendToAck(time.Since(start))
 	}
-	// publishAck runs in the sequencer's release of msg, before the
-	// deliveries: everything earlier has been published by then.
-	publishAck := func() {
-		if ackFrame == nil {
-			return
-		}
-		env := appendEnvelope(nil, kindAck, origin, convID, msg.Seq, ackFrame)
-		if err := s.br.Publish(s.ctx, hub.UserSubject(user), env); err != nil {
-			s.log.Warn("chat: publishing ack", "conv", convID, "seq", msg.Seq, "user", user, "err", err)
-		}
-		s.m.SendToAck(time.Since(start))
-	}
-
 	mstart := time.Now()
 	members, err := s.cachedMembers(ctx, convID)
 	s.observe("Members", mstart)
@@ -123,7 +110,11 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 		// Durable but not delivered live: recipients see the gap in seq
 		// and sync.
 		s.log.Error("chat: members for delivery", "conv", convID, "seq", msg.Seq, "err", err)
-		s.seq.done(t, msg.Seq, publishAck)
+		if ackFrame != nil {
+			s.seq.done(t, msg.Seq, func() { s.publishAck(user, origin, msg, ackFrame, start) })
+		} else {
+			s.seq.done(t, msg.Seq, func() {})
+		}
 		return msg, false, nil
 	}
 	frame := s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: wireMessage(msg)})
@@ -131,7 +122,10 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 	// Deliveries may run after send returns (released by a later append),
 	// so they use the service context.
 	s.seq.done(t, msg.Seq, func() {
-		publishAck()
+		if ackFrame != nil {
+			// Everything earlier has been published by now.
+			s.publishAck(user, origin, msg, ackFrame, start)
+		}
 		for _, m := range members {
 			if err := s.br.Publish(s.ctx, hub.UserSubject(m.UserID), env); err != nil {
 				s.log.Warn("chat: publishing message", "conv", convID, "seq", msg.Seq, "user", m.UserID, "err", err)
@@ -143,6 +137,17 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 		s.notifyOffline(ctx, msg, members)
 	}
 	return msg, false, nil
+}
+
+// publishAck routes the ack of msg to its origin session through the
+// sender's user subject, behind the deliveries published before it (see
+// send).
+func (s *Service) publishAck(user, origin string, msg store.Message, ackFrame []byte, start time.Time) {
+	env := appendEnvelope(nil, kindAck, origin, msg.ConversationID, msg.Seq, ackFrame)
+	if err := s.br.Publish(s.ctx, hub.UserSubject(user), env); err != nil {
+		s.log.Warn("chat: publishing ack", "conv", msg.ConversationID, "seq", msg.Seq, "user", user, "err", err)
+	}
+	s.m.SendToAck(time.Since(start))
 }
 
 // History returns up to limit messages before seq before (0: the newest),

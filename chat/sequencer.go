@@ -54,7 +54,7 @@ func (q *sequencer) begin(key string) ticket {
 	q.mu.Lock()
 	k := q.keys[key]
 	if k == nil {
-		k = &seqKey{}
+		k = seqKeyPool.Get().(*seqKey)
 		q.keys[key] = k
 	}
 	k.refs++
@@ -102,8 +102,20 @@ func (q *sequencer) done(t ticket, seq int64, deliver func()) {
 	k.mu.Unlock()
 
 	q.mu.Lock()
+	free := false
 	if k.refs--; k.refs == 0 {
 		delete(q.keys, t.key)
+		free = true
 	}
 	q.mu.Unlock()
+	if free {
+		// Out of the map with no ticket left, nothing refers to k: reuse
+		// it (and its slices) for the next key that starts from idle.
+		*k = seqKey{inflight: k.inflight[:0], pending: k.pending[:0]}
+		seqKeyPool.Put(k)
+	}
 }
+
+// seqKeyPool recycles the state of keys gone idle: most appends find
+// their conversation idle, and would otherwise allocate it afresh.
+var seqKeyPool = sync.Pool{New: func() any { return new(seqKey) }}
