@@ -68,3 +68,30 @@ func frameSeq(f map[string]any) int64 {
 	s, _ := f["seq"].(float64)
 	return int64(s)
 }
+
+// TestAckImmediateWhenInOrder: when the session already holds every
+// earlier seq, the ack is queued before Handle returns, not routed
+// through the broker.
+func TestAckImmediateWhenInOrder(t *testing.T) {
+	e := newEnv(t, Config{RatePerSecond: 1e6, RateBurst: 1e6})
+	alice, bob := e.connect("alice"), e.connect("bob")
+	conv := alice.direct("bob")
+	handled := func(c *client, id, cmid string) bool {
+		c.sess.Handle(context.Background(), fmt.Appendf(nil,
+			`{"type":"send","id":%q,"conv":%q,"client_msg_id":%q,"body":"x"}`, id, conv, cmid))
+		for _, f := range c.sink.snapshot() {
+			if f["id"] == id {
+				return f["type"] == "ack"
+			}
+		}
+		return false
+	}
+	if !handled(alice, "a1", "m1") { // seq 1: nothing earlier
+		t.Fatal("ack of seq 1 not queued by the time Handle returned")
+	}
+	bob.send(conv, "m2", "x")
+	alice.sink.waitCount(t, "message", 1) // alice now holds seq 2
+	if !handled(alice, "a3", "m3") {
+		t.Fatal("ack of seq 3 not queued by the time Handle returned although seq 2 was delivered")
+	}
+}
