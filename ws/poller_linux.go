@@ -4,8 +4,11 @@ package ws
 
 // The Linux part of the Poller: one epoll instance, connections registered
 // edge-triggered (EPOLLET: one event per arrival of input, no system call
-// to re-arm after each read); every worker waits in epoll_wait itself, so
-// no channel sits between readiness and reading. The connection states of
+// to re-arm after each read). The epoll descriptor is itself registered in
+// Go's netpoller, and workers take events from it with a non-blocking
+// epoll_wait, parking in the netpoller when there are none, so no channel
+// sits between readiness and reading and no thread blocks in a system
+// call. The connection states of
 // serve.go make sure one worker at a time reads a connection and that an
 // event arriving meanwhile makes it read again. A worker reads until a read
 // returns less than its buffer (the socket was empty then; later input
@@ -18,6 +21,7 @@ package ws
 // cannot be closed and reused during the read).
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -46,7 +50,9 @@ const readsPerTurn = 4
 
 type pollerSys struct {
 	epfd    int
-	wakeR   int // read end of the pipe that stops the workers
+	epfile  *os.File        // epfd, registered in Go's netpoller
+	eprc    syscall.RawConn // epfile's raw access: workers wait on it
+	wakeR   int             // read end of the pipe that stops the workers
 	wakeW   int
 	workers sync.WaitGroup
 }
@@ -70,10 +76,28 @@ func (s *pollerSys) start(p *Poller) error {
 		syscall.Close(pipe[1])
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	s.epfd, s.wakeR, s.wakeW = epfd, pipe[0], pipe[1]
+	// The epoll descriptor is itself pollable: registered in Go's
+	// netpoller, it lets idle workers park like goroutines blocked in a
+	// Read instead of holding threads in epoll_wait (which would make the
+	// scheduler hand their Ps to other threads at every wait).
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return os.NewSyscallError("fcntl", err)
+	}
+	s.epfile = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := s.epfile.SyscallConn()
+	if err != nil {
+		s.epfile.Close()
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return fmt.Errorf("epoll descriptor: %w", err)
+	}
+	s.epfd, s.eprc, s.wakeR, s.wakeW = epfd, rc, pipe[0], pipe[1]
 	for range p.opts.Workers {
 		w := &worker{p: p, buf: make([]byte, p.opts.ReadBufferSize), events: make([]syscall.EpollEvent, eventsPerWait)}
-		w.readFn, w.rearmFn = w.read, w.rearm
+		w.readFn, w.rearmFn, w.waitFn = w.read, w.rearm, w.wait
 		s.workers.Add(1)
 		go w.run()
 	}
@@ -135,11 +159,11 @@ func (s *pollerSys) wake() {
 func (s *pollerSys) waitWorkers() { s.workers.Wait() }
 
 func (s *pollerSys) close() error {
-	err := syscall.Close(s.epfd)
+	err := s.epfile.Close()
 	syscall.Close(s.wakeR)
 	syscall.Close(s.wakeW)
 	if err != nil {
-		return os.NewSyscallError("close", err)
+		return fmt.Errorf("closing the epoll descriptor: %w", err)
 	}
 	return nil
 }
@@ -156,6 +180,29 @@ type worker struct {
 	rearmFn func(uintptr)
 	ctlID   uint64
 	ctlErr  error
+
+	waitFn  func(uintptr) bool
+	nev     int
+	waitErr error
+}
+
+// wait is the RawConn.Read callback on the epoll descriptor: it takes the
+// ready events without blocking, and reports false (park until the
+// descriptor is readable again) when there are none.
+func (w *worker) wait(fd uintptr) bool {
+	w.nev, w.waitErr = 0, nil
+	for {
+		n, err := syscall.EpollWait(int(fd), w.events, 0)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			w.waitErr = err
+			return true
+		}
+		w.nev = n
+		return n > 0
+	}
 }
 
 // rearm is the Control callback of pollerSys.rearm.
@@ -167,15 +214,14 @@ func (w *worker) rearm(fd uintptr) {
 func (w *worker) run() {
 	defer w.p.sys.workers.Done()
 	for {
-		n, err := syscall.EpollWait(w.p.sys.epfd, w.events, -1)
-		if err != nil {
-			if err == syscall.EINTR {
-				continue
-			}
-			slog.Error("ws: poller: epoll_wait failed, worker stops", "err", err)
+		// Only one worker at a time waits on the descriptor (RawConn.Read
+		// holds its read lock); the others queue behind it while it is
+		// parked, and take the next events once it has its batch.
+		if err := w.p.sys.eprc.Read(w.waitFn); err != nil || w.waitErr != nil {
+			slog.Error("ws: poller: waiting for events failed, worker stops", "err", err, "epoll_wait", w.waitErr)
 			return
 		}
-		for _, e := range w.events[:n] {
+		for _, e := range w.events[:w.nev] {
 			id := uint64(uint32(e.Fd)) | uint64(uint32(e.Pad))<<32
 			if id == 0 {
 				return // Close: connections taken but not served are closed by it
