@@ -89,3 +89,18 @@ func (h *Histogram) Mean() time.Duration {
 	}
 	return h.sum / time.Duration(h.n)
 }
+
+// Merge adds o's observations to h (o must not be h).
+func (h *Histogram) Merge(o *Histogram) {
+	o.mu.Lock()
+	counts, n, sum, mx := o.counts, o.n, o.sum, o.max
+	o.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, c := range counts {
+		h.counts[i] += c
+	}
+	h.n += n
+	h.sum += sum
+	h.max = max(h.max, mx)
+}

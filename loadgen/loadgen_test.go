@@ -65,3 +65,18 @@ func TestHistogramQuantiles(t *testing.T) {
 		t.Errorf("max %v count %d", h.Max(), h.Count())
 	}
 }
+
+func TestHistogramMerge(t *testing.T) {
+	var a, b loadgen.Histogram
+	for i := 1; i <= 100; i++ {
+		a.Record(time.Duration(i) * time.Millisecond)
+		b.Record(time.Duration(i+100) * time.Millisecond)
+	}
+	a.Merge(&b)
+	if a.Count() != 200 || a.Max() != 200*time.Millisecond {
+		t.Fatalf("merged count %d max %v", a.Count(), a.Max())
+	}
+	if q := a.Quantile(0.5); q < 93*time.Millisecond || q > 100*time.Millisecond {
+		t.Fatalf("merged median %v, want about 100ms", q)
+	}
+}

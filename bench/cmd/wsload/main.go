@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/duplexhq/duplex/loadgen"
 	"github.com/duplexhq/duplex/ws"
 )
 
@@ -220,7 +221,7 @@ func echo(url string, n, par, size int, dur time.Duration) (result, error) {
 	defer closeAll(conns)
 	msg := bytes.Repeat([]byte("x"), size)
 	var total, errs atomic.Int64
-	hists := make([]histogram, n)
+	hists := make([]loadgen.Histogram, n)
 	deadline := time.Now().Add(dur)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -241,24 +242,24 @@ func echo(url string, n, par, size int, dur time.Duration) (result, error) {
 					errs.Add(1)
 					return
 				}
-				h.record(time.Since(start))
+				h.Record(time.Since(start))
 				count++
 			}
 			total.Add(count)
 		}()
 	}
 	wg.Wait()
-	var all histogram
+	var all loadgen.Histogram
 	for i := range hists {
-		all.merge(&hists[i])
+		all.Merge(&hists[i])
 	}
 	runtime.KeepAlive(conns)
 	return result{
 		Mode: "echo", Conns: n, Messages: total.Load(),
 		MsgsPerSec: float64(total.Load()) / dur.Seconds(),
-		P50us:      all.quantile(0.50).Microseconds(),
-		P99us:      all.quantile(0.99).Microseconds(),
-		P999us:     all.quantile(0.999).Microseconds(),
+		P50us:      all.Quantile(0.50).Microseconds(),
+		P99us:      all.Quantile(0.99).Microseconds(),
+		P999us:     all.Quantile(0.999).Microseconds(),
 		Errors:     errs.Load(),
 	}, nil
 }
@@ -266,7 +267,7 @@ func echo(url string, n, par, size int, dur time.Duration) (result, error) {
 // echoConn is one closed loop of echoEvent, driven by the Poller: every
 // echo received is timed and answered with the next message.
 type echoConn struct {
-	hist     histogram
+	hist     loadgen.Histogram
 	msg      []byte
 	deadline time.Time
 	start    time.Time
@@ -299,7 +300,7 @@ func (e *echoConn) OnMessage(c *ws.Conn, _ ws.MessageType, p []byte) {
 		e.fail()
 		return
 	}
-	e.hist.record(now.Sub(e.start))
+	e.hist.Record(now.Sub(e.start))
 	e.count++
 	if now.After(e.deadline) {
 		e.finished = true
@@ -350,10 +351,10 @@ func echoEvent(url string, n, par, size int, dur time.Duration) (result, error) 
 	wg.Wait()
 	poller.Close()
 	closeAll(conns)
-	var all histogram
+	var all loadgen.Histogram
 	var total, errs int64
 	for i := range loops {
-		all.merge(&loops[i].hist)
+		all.Merge(&loops[i].hist)
 		total += loops[i].count
 		if loops[i].failed {
 			errs++
@@ -362,9 +363,9 @@ func echoEvent(url string, n, par, size int, dur time.Duration) (result, error) 
 	return result{
 		Mode: "echo", Conns: n, Messages: total,
 		MsgsPerSec: float64(total) / dur.Seconds(),
-		P50us:      all.quantile(0.50).Microseconds(),
-		P99us:      all.quantile(0.99).Microseconds(),
-		P999us:     all.quantile(0.999).Microseconds(),
+		P50us:      all.Quantile(0.50).Microseconds(),
+		P99us:      all.Quantile(0.99).Microseconds(),
+		P999us:     all.Quantile(0.999).Microseconds(),
 		Errors:     errs,
 	}, nil
 }
