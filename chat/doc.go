@@ -8,7 +8,10 @@
 // hands it to that user's local sessions. Deliveries of one conversation
 // leave a node in seq order (see sequencer), and sessions suppress live
 // messages of a conversation while they replay it from the store, so a
-// client sees each conversation's messages in seq order.
+// client sees each conversation's messages in seq order. That includes
+// the acks of its own sends: a session that does not hold seq n-1 yet
+// gets the ack of n published on its user subject behind n-1 instead of
+// at once, so it never mistakes an ack for a gap.
 //
 // Clients without a two-way connection (the HTTP fallback transports) use
 // Fallback: Do answers one request on any node without a session,
