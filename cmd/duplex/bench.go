@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/duplexhq/duplex/auth"
@@ -35,6 +37,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Prefix, "prefix", "", `user id prefix (default "bench-<time>-", unique per run)`)
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 50, "connections and conversations set up at once")
 	quiet := fs.Bool("quiet", false, "no per-second progress lines")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator (warmup and measured phase) to this file")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -59,6 +62,19 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "duplex bench: %d users against %s, group size %d, group share %.2f, rate %s, body %d B, warmup %v, measuring %v\n",
 		cfg.Users, cfg.URL, cfg.GroupSize, cfg.GroupShare, rateText(cfg.Rate, cfg.Window), cfg.BodySize, cfg.Warmup, cfg.Duration)
+	if *cpuProfile != "" {
+		// The generator shares the machine with the server: its own CPU
+		// per message is part of what a run measures.
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
