@@ -68,7 +68,7 @@ func (s *Service) Publish(ctx context.Context, id Identity, channel string, data
 }
 
 func (s *Service) publishChannel(cm store.ChannelMessage) {
-	w := wireChannelMessage(cm)
+	w := WireChannelMessage(cm)
 	w.Type = protocol.TypeChannelMessage
 	frame := s.encode(w)
 	if frame == nil {

@@ -121,7 +121,7 @@ func (s *Service) announce(ctx context.Context, c store.Conversation, members, t
 		if c.Kind == store.KindGroup && u == c.CreatedBy {
 			role = store.RoleOwner
 		}
-		conv := wireConversation(store.UserConversation{Conversation: c, Role: role, Members: members})
+		conv := WireConversation(store.UserConversation{Conversation: c, Role: role, Members: members})
 		frame := s.encode(protocol.ConversationEvent{Type: protocol.TypeConversation, Conversation: conv})
 		s.publishEvent(ctx, []string{u}, origin, frame)
 	}

@@ -140,7 +140,7 @@ func (ss *session) dispatch(ctx context.Context, r *protocol.Request) error {
 		if err != nil {
 			return err
 		}
-		ss.result(r.ID, historyResult{Messages: wireMessages(msgs)})
+		ss.result(r.ID, historyResult{Messages: WireMessages(msgs)})
 	case protocol.TypeRead:
 		seq, err := s.markRead(ctx, id.UserID, ss.id, r.Conv, r.Seq)
 		if err != nil {
@@ -179,7 +179,7 @@ func (ss *session) dispatch(ctx context.Context, r *protocol.Request) error {
 		}
 		out := make([]protocol.Presence, len(sts))
 		for i, st := range sts {
-			out[i] = protocol.Presence{User: st.UserID, Online: st.Online, LastSeen: unixMilli(st.LastSeen)}
+			out[i] = WirePresence(st)
 		}
 		ss.result(r.ID, presenceResult{Presence: out})
 	case protocol.TypeConvs:
@@ -187,19 +187,19 @@ func (ss *session) dispatch(ctx context.Context, r *protocol.Request) error {
 		if err != nil {
 			return err
 		}
-		ss.result(r.ID, convsResult{Conversations: wireConversations(ucs)})
+		ss.result(r.ID, convsResult{Conversations: WireConversations(ucs)})
 	case protocol.TypeCreateDirect:
 		uc, err := s.createDirect(ctx, id, ss.id, r.Peer)
 		if err != nil {
 			return err
 		}
-		ss.result(r.ID, convResult{Conversation: wireConversation(uc)})
+		ss.result(r.ID, convResult{Conversation: WireConversation(uc)})
 	case protocol.TypeCreateGroup:
 		uc, err := s.createGroup(ctx, id, ss.id, r.Title, r.Members)
 		if err != nil {
 			return err
 		}
-		ss.result(r.ID, convResult{Conversation: wireConversation(uc)})
+		ss.result(r.ID, convResult{Conversation: WireConversation(uc)})
 	case protocol.TypeAddMember:
 		if err := s.addMember(ctx, id, ss.id, r.Conv, r.User); err != nil {
 			return err
@@ -267,7 +267,7 @@ func (ss *session) sync(ctx context.Context, reqID, conv string, after int64, li
 			return storeErr("sync", err)
 		}
 		for _, m := range page {
-			if !ss.sendBulk(ctx, s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: wireMessage(m)})) {
+			if !ss.sendBulk(ctx, s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: WireMessage(m)})) {
 				return nil // the session is closing; no reply can be sent
 			}
 			streamed = m.Seq
@@ -407,7 +407,7 @@ func (ss *session) replayChannel(ctx context.Context, channel string, after int6
 			return after, storeErr("channel history", err)
 		}
 		for _, cm := range page {
-			w := wireChannelMessage(cm)
+			w := WireChannelMessage(cm)
 			w.Type = protocol.TypeChannelMessage
 			if !ss.sendBulk(ctx, s.encode(w)) {
 				return after, nil

@@ -201,7 +201,7 @@ func (s *Service) pollWelcome(ctx context.Context, user, conn string, out [][]by
 	}
 	w := s.encode(protocol.Welcome{
 		Type: protocol.TypeWelcome, Protocol: protocol.Subprotocol, User: user, Session: conn,
-		ServerTime: time.Now().UnixMilli(), Conversations: wireConversations(ucs), Limits: s.limits(),
+		ServerTime: time.Now().UnixMilli(), Conversations: WireConversations(ucs), Limits: s.limits(),
 	})
 	if w != nil {
 		out = append(out, w)
@@ -222,7 +222,7 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 	for _, uc := range ucs {
 		after, known := req.Cursors[uc.ID]
 		if !known {
-			if f := s.encode(protocol.ConversationEvent{Type: protocol.TypeConversation, Conversation: wireConversation(uc)}); f != nil {
+			if f := s.encode(protocol.ConversationEvent{Type: protocol.TypeConversation, Conversation: WireConversation(uc)}); f != nil {
 				out = append(out, f)
 			}
 			continue
@@ -241,7 +241,7 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 		}
 		last := after
 		for _, m := range page {
-			if f := s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: wireMessage(m)}); f != nil {
+			if f := s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: WireMessage(m)}); f != nil {
 				out = append(out, f)
 			}
 			last = m.Seq
@@ -266,7 +266,7 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 			return nil, storeErr("channel history", err)
 		}
 		for _, cm := range page {
-			w := wireChannelMessage(cm)
+			w := WireChannelMessage(cm)
 			w.Type = protocol.TypeChannelMessage
 			if f := s.encode(w); f != nil {
 				out = append(out, f)

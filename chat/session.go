@@ -149,7 +149,7 @@ func (s *Service) connect(ctx context.Context, id Identity, sink Sink, addressab
 	}
 	welcome := s.encode(protocol.Welcome{
 		Type: protocol.TypeWelcome, Protocol: protocol.Subprotocol, User: id.UserID, Session: ss.id,
-		ServerTime: time.Now().UnixMilli(), Conversations: wireConversations(ucs), Limits: s.limits(),
+		ServerTime: time.Now().UnixMilli(), Conversations: WireConversations(ucs), Limits: s.limits(),
 	})
 	ss.mu.Lock()
 	ok := ss.sink.Send(welcome)

@@ -3,10 +3,18 @@ package chat
 import (
 	"time"
 
+	"github.com/duplexhq/duplex/presence"
 	"github.com/duplexhq/duplex/protocol"
 	"github.com/duplexhq/duplex/store"
 )
 
+// WirePresence is the duplex.v1 form of a presence status (without the
+// event type).
+func WirePresence(st presence.Status) protocol.Presence {
+	return protocol.Presence{User: st.UserID, Online: st.Online, LastSeen: unixMilli(st.LastSeen)}
+}
+
+// unixMilli is t in Unix milliseconds, 0 for the zero time.
 func unixMilli(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -14,7 +22,10 @@ func unixMilli(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func wireMessage(m store.Message) protocol.Message {
+// WireMessage is the duplex.v1 form of a stored message. The HTTP API
+// answers with the same shapes as the frames, so these converters serve it
+// too.
+func WireMessage(m store.Message) protocol.Message {
 	return protocol.Message{
 		Conv:        m.ConversationID,
 		Seq:         m.Seq,
@@ -26,15 +37,18 @@ func wireMessage(m store.Message) protocol.Message {
 	}
 }
 
-func wireMessages(ms []store.Message) []protocol.Message {
+// WireMessages converts a page of stored messages.
+func WireMessages(ms []store.Message) []protocol.Message {
 	out := make([]protocol.Message, len(ms))
 	for i, m := range ms {
-		out[i] = wireMessage(m)
+		out[i] = WireMessage(m)
 	}
 	return out
 }
 
-func wireConversation(uc store.UserConversation) protocol.Conversation {
+// WireConversation is the duplex.v1 form of a conversation as one member
+// sees it.
+func WireConversation(uc store.UserConversation) protocol.Conversation {
 	members := uc.Members
 	if members == nil {
 		members = []string{}
@@ -54,15 +68,17 @@ func wireConversation(uc store.UserConversation) protocol.Conversation {
 	}
 }
 
-func wireConversations(ucs []store.UserConversation) []protocol.Conversation {
+// WireConversations converts a list of conversations.
+func WireConversations(ucs []store.UserConversation) []protocol.Conversation {
 	out := make([]protocol.Conversation, len(ucs))
 	for i, uc := range ucs {
-		out[i] = wireConversation(uc)
+		out[i] = WireConversation(uc)
 	}
 	return out
 }
 
-func wireChannelMessage(cm store.ChannelMessage) protocol.ChannelMessage {
+// WireChannelMessage is the duplex.v1 form of a channel publication.
+func WireChannelMessage(cm store.ChannelMessage) protocol.ChannelMessage {
 	return protocol.ChannelMessage{
 		Channel: cm.Channel,
 		Offset:  cm.Offset,

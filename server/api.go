@@ -100,7 +100,7 @@ func (s *Server) createDirect(w http.ResponseWriter, r *http.Request, id chat.Id
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversation": wireConversation(uc)})
+	writeJSON(w, http.StatusOK, map[string]any{"conversation": chat.WireConversation(uc)})
 	return nil
 }
 
@@ -116,7 +116,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, id chat.Ide
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"conversation": wireConversation(uc)})
+	writeJSON(w, http.StatusCreated, map[string]any{"conversation": chat.WireConversation(uc)})
 	return nil
 }
 
@@ -127,7 +127,7 @@ func (s *Server) conversations(w http.ResponseWriter, r *http.Request, id chat.I
 	}
 	out := make([]protocol.Conversation, len(ucs))
 	for i, uc := range ucs {
-		out[i] = wireConversation(uc)
+		out[i] = chat.WireConversation(uc)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"conversations": out})
 	return nil
@@ -174,7 +174,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, id chat.Ide
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": wireMessage(m)})
+	writeJSON(w, http.StatusOK, map[string]any{"message": chat.WireMessage(m)})
 	return nil
 }
 
@@ -194,7 +194,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, id chat.Identit
 	}
 	out := make([]protocol.Message, len(msgs))
 	for i, m := range msgs {
-		out[i] = wireMessage(m)
+		out[i] = chat.WireMessage(m)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
 	return nil
@@ -214,7 +214,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, id chat.Identit
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wireChannelMessage(cm))
+	writeJSON(w, http.StatusOK, chat.WireChannelMessage(cm))
 	return nil
 }
 
@@ -234,7 +234,7 @@ func (s *Server) presence(w http.ResponseWriter, r *http.Request, id chat.Identi
 	}
 	out := make([]protocol.Presence, len(sts))
 	for i, st := range sts {
-		out[i] = protocol.Presence{User: st.UserID, Online: st.Online, LastSeen: unixMilli(st.LastSeen)}
+		out[i] = chat.WirePresence(st)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"presence": out})
 	return nil
