@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/duplexhq/duplex/auth"
+	"github.com/duplexhq/duplex/chat"
 	"github.com/duplexhq/duplex/client"
 	"github.com/duplexhq/duplex/internal/testserver"
 	"github.com/duplexhq/duplex/protocol"
@@ -74,7 +75,9 @@ func messages(t *testing.T, c *client.Client, conv string, n int) []protocol.Mes
 }
 
 func TestSendDeliverInOrder(t *testing.T) {
-	env := testserver.Start(t, testserver.Options{})
+	// A burst above the default rate limit would be refused in part and
+	// retried later, which keeps every message but not the send order.
+	env := testserver.Start(t, testserver.Options{Chat: chat.Config{RatePerSecond: 1000, RateBurst: 1000}})
 	alice, _ := run(t, env, "alice", nil)
 	bob, _ := run(t, env, "bob", nil)
 	ctx := context.Background()
@@ -255,5 +258,45 @@ func TestExpiredTokenRefreshed(t *testing.T) {
 	var ce *client.CloseError
 	if err := c.Run(ctx); !errors.As(err, &ce) || ce.Code != protocol.CloseTokenExpired {
 		t.Fatalf("Run with an expired token and no TokenFunc = %v, want a CloseError with %d", err, protocol.CloseTokenExpired)
+	}
+}
+
+func TestRateLimitedSendsAreRetried(t *testing.T) {
+	// With the default limit (burst 40), a burst of 60 is partly refused
+	// with rate_limited; the client retries those, so every message is
+	// stored exactly once, though retried ones come after later sends.
+	env := testserver.Start(t, testserver.Options{})
+	alice, _ := run(t, env, "alice", nil)
+	bob, _ := run(t, env, "bob", nil)
+	ctx := context.Background()
+	conv, err := alice.CreateDirect(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	var results []<-chan client.SendResult
+	for i := range n {
+		ch, err := alice.SendAsync(conv.ID, "", fmt.Sprintf("m%d", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, ch)
+	}
+	for i, ch := range results {
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				t.Fatalf("send %d: %v", i, r.Err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("send %d never acknowledged", i)
+		}
+	}
+	seen := make(map[string]bool)
+	for _, m := range messages(t, bob, conv.ID, n) {
+		if seen[m.Body] {
+			t.Fatalf("%s delivered twice", m.Body)
+		}
+		seen[m.Body] = true
 	}
 }

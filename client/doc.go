@@ -9,6 +9,9 @@
 // and in order per conversation; Send queues messages while disconnected
 // and retransmits unacknowledged ones with the same client message id,
 // which the server's idempotency turns into the original acknowledgement.
+// Messages are sent in order; one refused with a retryable error (e.g.
+// rate_limited) is sent again after a pause and may then follow messages
+// queued after it.
 //
 //	c := client.New(client.Options{URL: "ws://127.0.0.1:8080/ws", Token: tok})
 //	go c.Run(ctx)
