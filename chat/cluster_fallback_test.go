@@ -3,15 +3,8 @@ package chat
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
-
-	brokermem "github.com/duplexhq/duplex/broker/memory"
-	presencemem "github.com/duplexhq/duplex/presence/memory"
-	"github.com/duplexhq/duplex/store/sqlite"
 )
 
 // TestFallbackAcrossNodes proves the fallback transports need no sticky
@@ -21,25 +14,7 @@ import (
 // node 1 catches up with what was sent through node 0.
 func TestFallbackAcrossNodes(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "duplex.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	br, pr := brokermem.New(brokermem.Options{}), presencemem.New(presencemem.Options{})
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var nodes [2]*Service
-	for i := range nodes {
-		if nodes[i], err = New(Config{Namespaces: map[string]Namespace{"": {Subscribe: true, Publish: true}}}, st, br, pr, log); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		nodes[0].Close()
-		nodes[1].Close()
-		br.Close()
-		pr.Close()
-		st.Close()
-	})
+	nodes := twoNodes(t, Config{Namespaces: map[string]Namespace{"": {Subscribe: true, Publish: true}}})
 	alice, bob := Identity{UserID: "alice"}, Identity{UserID: "bob"}
 
 	stream := newSink()

@@ -20,28 +20,7 @@ import (
 // registry, as two nodes of a cluster: delivery, receipts and presence
 // cross nodes through the broker alone.
 func TestTwoNodes(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "duplex.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	br, pr := brokermem.New(brokermem.Options{}), presencemem.New(presencemem.Options{})
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var nodes [2]*env
-	for i := range nodes {
-		svc, err := New(Config{PresenceGrace: -1}, st, br, pr, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = &env{t: t, svc: svc}
-	}
-	t.Cleanup(func() {
-		nodes[0].svc.Close()
-		nodes[1].svc.Close()
-		br.Close()
-		pr.Close()
-		st.Close()
-	})
+	nodes := twoNodeEnvs(t, Config{PresenceGrace: -1})
 	alice := nodes[0].connect("alice")
 	conv := alice.group("g", "bob")
 	bob := nodes[1].connect("bob")
@@ -121,4 +100,37 @@ func TestMetrics(t *testing.T) {
 	if m.in != 1 || m.out != 2 || m.acks != 1 || m.delivs != 1 || m.store["Append"] != 2 {
 		t.Fatalf("metrics in=%d out=%d acks=%d delivers=%d store=%v", m.in, m.out, m.acks, m.delivs, m.store)
 	}
+}
+
+// twoNodes starts two Services with cfg on one store, broker and presence
+// registry, as two nodes of a cluster, and closes everything when the test
+// ends.
+func twoNodes(t *testing.T, cfg Config) [2]*Service {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "duplex.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, pr := brokermem.New(brokermem.Options{}), presencemem.New(presencemem.Options{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var nodes [2]*Service
+	for i := range nodes {
+		if nodes[i], err = New(cfg, st, br, pr, log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		nodes[0].Close()
+		nodes[1].Close()
+		br.Close()
+		pr.Close()
+		st.Close()
+	})
+	return nodes
+}
+
+// twoNodeEnvs is twoNodes wrapped in the test env of this package.
+func twoNodeEnvs(t *testing.T, cfg Config) [2]*env {
+	svcs := twoNodes(t, cfg)
+	return [2]*env{{t: t, svc: svcs[0]}, {t: t, svc: svcs[1]}}
 }

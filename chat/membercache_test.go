@@ -1,17 +1,9 @@
 package chat
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
-
-	brokermem "github.com/duplexhq/duplex/broker/memory"
-	presencemem "github.com/duplexhq/duplex/presence/memory"
-	"github.com/duplexhq/duplex/store/sqlite"
 )
 
 // TestMemberCacheSameNode: after a removal the removed member gets no
@@ -44,28 +36,7 @@ func TestMemberCacheSameNode(t *testing.T) {
 // messages sent through another node that had the members cached; the
 // invalidation travels over the broker.
 func TestMemberCacheAcrossNodes(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "duplex.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	br, pr := brokermem.New(brokermem.Options{}), presencemem.New(presencemem.Options{})
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var nodes [2]*env
-	for i := range nodes {
-		svc, err := New(Config{PresenceGrace: -1}, st, br, pr, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = &env{t: t, svc: svc}
-	}
-	t.Cleanup(func() {
-		nodes[0].svc.Close()
-		nodes[1].svc.Close()
-		br.Close()
-		pr.Close()
-		st.Close()
-	})
+	nodes := twoNodeEnvs(t, Config{PresenceGrace: -1})
 	alice := nodes[0].connect("alice")
 	conv := alice.group("g", "bob")
 	bob := nodes[1].connect("bob")
