@@ -74,17 +74,23 @@ func messages(t *testing.T, c *client.Client, conv string, n int) []protocol.Mes
 	return got
 }
 
+// direct returns c's direct conversation with peer.
+func direct(t *testing.T, c *client.Client, peer string) protocol.Conversation {
+	t.Helper()
+	conv, err := c.CreateDirect(context.Background(), peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conv
+}
+
 func TestSendDeliverInOrder(t *testing.T) {
 	// A burst above the default rate limit would be refused in part and
 	// retried later, which keeps every message but not the send order.
 	env := testserver.Start(t, testserver.Options{Chat: chat.Config{RatePerSecond: 1000, RateBurst: 1000}})
 	alice, _ := run(t, env, "alice", nil)
 	bob, _ := run(t, env, "bob", nil)
-	ctx := context.Background()
-	conv, err := alice.CreateDirect(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conv := direct(t, alice, "bob")
 	const n = 50
 	for i := range n {
 		if _, err := alice.SendAsync(conv.ID, "", fmt.Sprintf("m%d", i), nil); err != nil {
@@ -108,10 +114,7 @@ func TestIdempotentRetry(t *testing.T) {
 	env := testserver.Start(t, testserver.Options{})
 	alice, _ := run(t, env, "alice", nil)
 	ctx := context.Background()
-	conv, err := alice.CreateDirect(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conv := direct(t, alice, "bob")
 	a1, err := alice.Send(ctx, conv.ID, "same-id", "once", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -137,10 +140,7 @@ func TestResumeAfterOffline(t *testing.T) {
 	alice, _ := run(t, env, "alice", nil)
 	bob, stopBob := run(t, env, "bob", nil)
 	ctx := context.Background()
-	conv, err := alice.CreateDirect(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conv := direct(t, alice, "bob")
 	for i := range 5 {
 		if _, err := alice.Send(ctx, conv.ID, "", fmt.Sprintf("a%d", i), nil); err != nil {
 			t.Fatal(err)
@@ -167,10 +167,7 @@ func TestQueueSurvivesServerRestart(t *testing.T) {
 	alice, _ := run(t, env, "alice", nil)
 	bob, _ := run(t, env, "bob", nil)
 	ctx := context.Background()
-	conv, err := alice.CreateDirect(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conv := direct(t, alice, "bob")
 	if _, err := alice.Send(ctx, conv.ID, "", "before", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -268,11 +265,7 @@ func TestRateLimitedSendsAreRetried(t *testing.T) {
 	env := testserver.Start(t, testserver.Options{})
 	alice, _ := run(t, env, "alice", nil)
 	bob, _ := run(t, env, "bob", nil)
-	ctx := context.Background()
-	conv, err := alice.CreateDirect(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conv := direct(t, alice, "bob")
 	const n = 60
 	var results []<-chan client.SendResult
 	for i := range n {
