@@ -53,6 +53,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 			b.SetParallelism(benchSenders / runtime.GOMAXPROCS(0))
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := processCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				w := int(worker.Add(1))
 				buf := make([]byte, 0, 32)
@@ -69,7 +70,12 @@ func BenchmarkAppendParallel(b *testing.B) {
 					}
 				}
 			})
+			cpu := processCPU() - cpu0
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+			// CPU per append of the whole process (every goroutine: writer,
+			// checkpointer, callers), which depends less than ns/op on how
+			// much of a shared machine the run got.
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 			if st := s.Stats(); st.Batches > 0 {
 				b.ReportMetric(float64(st.Writes)/float64(st.Batches), "writes/batch")
 			}
