@@ -36,6 +36,27 @@ func Decode(frame []byte, maxFrame int, r *Request) error {
 	if len(frame) > maxFrame {
 		return errorf(CodeTooLarge, "", "frame of %d bytes exceeds %d", len(frame), maxFrame)
 	}
+	if !decodeFast(frame, r) {
+		r.reset() // the fast path may have filled some fields before giving up
+		if err := decodeReflect(frame, r); err != nil {
+			return err
+		}
+	}
+	if r.Type == "" {
+		return errorf(CodeMissingField, r.ID, "missing field \"type\"")
+	}
+	if r.ID == "" {
+		return errorf(CodeMissingField, "", "missing field \"id\"")
+	}
+	if len(r.ID) > MaxIDLen {
+		return errorf(CodeBadRequest, "", "field \"id\" longer than %d bytes", MaxIDLen)
+	}
+	return r.validate()
+}
+
+// decodeReflect is the reference decoder: encoding/json, with its errors
+// mapped to codes. decodeFast handles the common frames without it.
+func decodeReflect(frame []byte, r *Request) error {
 	// Leading whitespace is legal JSON; the first significant byte tells a
 	// non-object frame apart so that it gets bad_request, not a field error.
 	if t := bytes.TrimLeft(frame, " \t\r\n"); len(t) > 0 && t[0] != '{' && json.Valid(frame) {
@@ -55,16 +76,7 @@ func Decode(frame []byte, maxFrame int, r *Request) error {
 		}
 		return errorf(CodeInvalidJSON, "", "invalid JSON: %v", err)
 	}
-	if r.Type == "" {
-		return errorf(CodeMissingField, r.ID, "missing field \"type\"")
-	}
-	if r.ID == "" {
-		return errorf(CodeMissingField, "", "missing field \"id\"")
-	}
-	if len(r.ID) > MaxIDLen {
-		return errorf(CodeBadRequest, "", "field \"id\" longer than %d bytes", MaxIDLen)
-	}
-	return r.validate()
+	return nil
 }
 
 func jsonKind(goKind string) string {
