@@ -1,6 +1,11 @@
 package chat
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/duplexhq/duplex/protocol"
+	"github.com/duplexhq/duplex/store"
+)
 
 // An envelope is what the service publishes on the broker: a small header
 // the receiving session needs for bookkeeping, then the encoded frame that
@@ -26,13 +31,42 @@ func appendEnvelope(dst []byte, kind byte, origin, key string, seq int64, frame 
 		// One allocation of the exact size rather than several as it grows.
 		dst = make([]byte, 0, 1+3*binary.MaxVarintLen64+len(origin)+len(key)+len(frame))
 	}
+	return append(appendHeader(dst, kind, origin, key, seq), frame...)
+}
+
+// appendHeader appends the envelope header that precedes the frame.
+func appendHeader(dst []byte, kind byte, origin, key string, seq int64) []byte {
 	dst = append(dst, kind)
 	dst = binary.AppendUvarint(dst, uint64(len(origin)))
 	dst = append(dst, origin...)
 	dst = binary.AppendUvarint(dst, uint64(len(key)))
 	dst = append(dst, key...)
-	dst = binary.AppendUvarint(dst, uint64(seq))
-	return append(dst, frame...)
+	return binary.AppendUvarint(dst, uint64(seq))
+}
+
+// messageEnvelope builds the envelope of msg's message event in one
+// allocation, encoding the frame in place behind the header; nil if the
+// frame cannot be encoded (a bug, logged as by encode).
+func (s *Service) messageEnvelope(origin string, msg store.Message) []byte {
+	ev := protocol.MessageEvent{Type: protocol.TypeMessage, Message: WireMessage(msg)}
+	m := &ev.Message
+	// The frame is its field names (under 100 bytes), the values and the
+	// few escapes they may need.
+	size := 1 + 3*binary.MaxVarintLen64 + len(origin) + 2*len(m.Conv) + 128 + 20*3 +
+		len(m.Sender) + len(m.ClientMsgID) + len(m.Body) + len(m.Body)/8 + len(m.Meta)
+	dst := appendHeader(make([]byte, 0, size), kindMessage, origin, m.Conv, m.Seq)
+	dst, err := protocol.AppendMessageEvent(dst, &ev)
+	if err != nil {
+		s.log.Error("chat: encoding frame", "err", err)
+		return nil
+	}
+	return dst
+}
+
+// encodeAck builds an ack frame in a buffer of its own (the sink keeps it).
+func encodeAck(a *protocol.Ack) []byte {
+	size := 100 + len(a.ID) + len(a.Conv) + len(a.ClientMsgID) + 20*2
+	return protocol.AppendAck(make([]byte, 0, size), a)
 }
 
 // envelope is a parsed envelope; its slices alias the payload.

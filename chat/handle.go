@@ -117,7 +117,7 @@ func (ss *session) dispatch(ctx context.Context, r *protocol.Request) error {
 	switch r.Type {
 	case protocol.TypeSend:
 		_, _, err := s.send(id.UserID, ss.id, r.Conv, r.ClientMsgID, r.Body, r.Meta, time.Now(), func(m store.Message, dup bool) []byte {
-			frame := s.encode(protocol.Ack{Type: protocol.TypeAck, ID: r.ID, Conv: m.ConversationID, Seq: m.Seq,
+			frame := encodeAck(&protocol.Ack{Type: protocol.TypeAck, ID: r.ID, Conv: m.ConversationID, Seq: m.Seq,
 				ClientMsgID: m.ClientMsgID, TS: unixMilli(m.CreatedAt), Duplicate: dup})
 			if !dup && ss.orderedAck(m.ConversationID, m.Seq) {
 				return frame

@@ -117,8 +117,7 @@ func (s *Service) send(user, origin, convID, clientMsgID, body string, meta json
 		}
 		return msg, false, nil
 	}
-	frame := s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: WireMessage(msg)})
-	env := appendEnvelope(nil, kindMessage, origin, convID, msg.Seq, frame)
+	env := s.messageEnvelope(origin, msg)
 	// Deliveries may run after send returns (released by a later append),
 	// so they use the service context.
 	s.seq.done(t, msg.Seq, func() {
