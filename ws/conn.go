@@ -98,6 +98,7 @@ type Conn struct {
 
 	closed    chan struct{}
 	closeOnce sync.Once
+	ncMu      sync.Mutex // orders closeTCP and a Poller replacing nc (fdconn_linux.go)
 	cause     error // why closeTCP was called, when not by Close; set before closed is closed
 
 	pingMu sync.Mutex
@@ -211,7 +212,10 @@ func (c *Conn) closeTCPCause(cause error) error {
 	c.closeOnce.Do(func() {
 		c.cause = cause
 		close(c.closed)
-		err = c.nc.Close()
+		c.ncMu.Lock()
+		nc := c.nc
+		c.ncMu.Unlock()
+		err = nc.Close()
 		if c.reading.CompareAndSwap(false, true) {
 			// Keep reading set: no Read may start any more. Read buffers
 			// are not recycled because the caller may still hold the last

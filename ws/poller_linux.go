@@ -15,22 +15,24 @@ package ws
 // raises a new event), or, after readsPerTurn full reads, re-queues the
 // connection with EPOLL_CTL_MOD, which re-raises the event since input is
 // pending.
-// Reads go through syscall.RawConn.Read with a callback that makes one
-// non-blocking read system call and always reports done, so Go's netpoller
-// never parks on the descriptor, while the descriptor stays referenced (it
-// cannot be closed and reused during the read).
+// The Poller owns the descriptors of the connections it polls (fdconn_linux.go):
+// they are not in the runtime's netpoller, and reads, writes and epoll
+// calls that cannot block are made with syscall.RawSyscall under the
+// descriptor's reference count (it cannot be closed and reused meanwhile).
 
 import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // rawConn is how a Poller reaches a connection's descriptor.
-type rawConn = syscall.RawConn
+type rawConn = *fdConn
 
 // epollET is EPOLLET as a uint32 (the syscall constant is negative on some
 // platforms).
@@ -97,24 +99,40 @@ func (s *pollerSys) start(p *Poller) error {
 	s.epfd, s.eprc, s.wakeR, s.wakeW = epfd, rc, pipe[0], pipe[1]
 	for range p.opts.Workers {
 		w := &worker{p: p, buf: make([]byte, p.opts.ReadBufferSize), events: make([]syscall.EpollEvent, eventsPerWait)}
-		w.readFn, w.rearmFn, w.waitFn = w.read, w.rearm, w.wait
+		w.waitFn = w.wait
 		s.workers.Add(1)
 		go w.run()
 	}
 	return nil
 }
 
-// rawConn returns the descriptor access of c, if it has one.
+// rawConn takes c's descriptor over (see fdConn), if it has one, and
+// makes the fdConn c's net.Conn. Writers are held off meanwhile by
+// frameMu; if a writer holds it, c is not taken over (it is served by a
+// goroutine instead).
 func (s *pollerSys) rawConn(c *Conn) (rawConn, bool) {
-	sc, ok := c.nc.(syscall.Conn)
+	select {
+	case c.frameMu <- struct{}{}:
+	default:
+		return nil, false
+	}
+	defer func() { <-c.frameMu }()
+	if c.isClosed() {
+		return nil, false
+	}
+	f, ok := takeFD(c.nc)
 	if !ok {
 		return nil, false
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil, false
+	c.ncMu.Lock()
+	c.nc = f
+	closed := c.isClosed()
+	c.ncMu.Unlock()
+	if closed {
+		// closeTCP ran meanwhile and may have closed the original only.
+		f.Close()
 	}
-	return raw, true
+	return f, true
 }
 
 func eventFor(id uint64) syscall.EpollEvent {
@@ -123,30 +141,30 @@ func eventFor(id uint64) syscall.EpollEvent {
 
 // register adds c to the epoll instance.
 func (s *pollerSys) register(c *Conn) error {
-	var err error
-	cerr := c.ev.raw.Control(func(fd uintptr) {
-		ev := eventFor(c.ev.id)
-		err = syscall.EpollCtl(s.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
-	})
-	if cerr != nil {
-		return cerr
+	f := c.ev.raw
+	if !f.incref() {
+		return net.ErrClosed
 	}
-	if err != nil {
+	defer f.decref()
+	ev := eventFor(c.ev.id)
+	if err := syscall.EpollCtl(s.epfd, syscall.EPOLL_CTL_ADD, f.fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
 }
 
-// rearm re-raises c's event while input is pending. Control holds the
-// descriptor, so a concurrent close cannot make us modify a reused number.
-// The callback is bound to the worker once, so re-arming allocates nothing.
+// rearm re-raises c's event while input is pending. The reference held
+// meanwhile keeps a concurrent close from making us modify a reused number.
 func (s *pollerSys) rearm(c *Conn, w *worker) error {
-	w.ctlID, w.ctlErr = c.ev.id, nil
-	if err := c.ev.raw.Control(w.rearmFn); err != nil {
-		return err
+	f := c.ev.raw
+	if !f.incref() {
+		return net.ErrClosed
 	}
-	if w.ctlErr != nil {
-		return os.NewSyscallError("epoll_ctl", w.ctlErr)
+	defer f.decref()
+	w.ctl = eventFor(c.ev.id)
+	_, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(s.epfd), syscall.EPOLL_CTL_MOD, uintptr(f.fd), uintptr(unsafe.Pointer(&w.ctl)), 0, 0)
+	if e != 0 {
+		return os.NewSyscallError("epoll_ctl", e)
 	}
 	return nil
 }
@@ -173,51 +191,52 @@ type worker struct {
 	p      *Poller
 	buf    []byte
 	events []syscall.EpollEvent
-	readFn func(uintptr) bool
-	n      int
-	err    error
-
-	rearmFn func(uintptr)
-	ctlID   uint64
-	ctlErr  error
+	ctl    syscall.EpollEvent // rearm's argument, here so that it does not escape per call
 
 	waitFn  func(uintptr) bool
 	nev     int
 	waitErr error
 }
 
-// wait is the RawConn.Read callback on the epoll descriptor: it takes the
-// ready events without blocking, and reports false (park until the
-// descriptor is readable again) when there are none.
-func (w *worker) wait(fd uintptr) bool {
+// poll takes the ready events without blocking (epoll_pwait with timeout 0,
+// which returns at once, hence the raw system call).
+func (w *worker) poll(fd uintptr) {
 	w.nev, w.waitErr = 0, nil
 	for {
-		n, err := syscall.EpollWait(int(fd), w.events, 0)
-		switch {
-		case err == syscall.EINTR:
+		n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&w.events[0])), uintptr(len(w.events)), 0, 0, 0)
+		switch e {
+		case 0:
+			w.nev = int(n)
+		case syscall.EINTR:
 			continue
-		case err != nil:
-			w.waitErr = err
-			return true
+		default:
+			w.waitErr = e
 		}
-		w.nev = n
-		return n > 0
+		return
 	}
 }
 
-// rearm is the Control callback of pollerSys.rearm.
-func (w *worker) rearm(fd uintptr) {
-	e := eventFor(w.ctlID)
-	w.ctlErr = syscall.EpollCtl(w.p.sys.epfd, syscall.EPOLL_CTL_MOD, int(fd), &e)
+// wait is the RawConn.Read callback on the epoll descriptor: it takes the
+// ready events, and reports false (park until the descriptor is readable
+// again) when there are none.
+func (w *worker) wait(fd uintptr) bool {
+	w.poll(fd)
+	return w.nev > 0 || w.waitErr != nil
 }
 
 func (w *worker) run() {
 	defer w.p.sys.workers.Done()
 	for {
-		// Only one worker at a time waits on the descriptor (RawConn.Read
-		// holds its read lock); the others queue behind it while it is
-		// parked, and take the next events once it has its batch.
-		if err := w.p.sys.eprc.Read(w.waitFn); err != nil || w.waitErr != nil {
+		// Take what is ready; with nothing ready, park in the runtime's
+		// netpoller until the epoll descriptor is readable. Only one
+		// worker at a time parks there (RawConn.Read holds its read lock);
+		// the others queue behind it.
+		w.poll(uintptr(w.p.sys.epfd))
+		var err error
+		if w.nev == 0 && w.waitErr == nil {
+			err = w.p.sys.eprc.Read(w.waitFn)
+		}
+		if err != nil || w.waitErr != nil {
 			slog.Error("ws: poller: waiting for events failed, worker stops", "err", err, "epoll_wait", w.waitErr)
 			return
 		}
@@ -242,48 +261,44 @@ func (w *worker) run() {
 	}
 }
 
-// read is the RawConn.Read callback: one non-blocking read, never a wait.
-func (w *worker) read(fd uintptr) bool {
-	w.n, w.err = syscall.Read(int(fd), w.buf)
-	if w.n < 0 {
-		w.n = 0
-	}
-	return true
-}
-
 // readAll reads c, which the worker holds, until a read leaves nothing
 // behind, acting on the input. It reports true when c still had input
 // after readsPerTurn full reads.
 func (w *worker) readAll(c *Conn) (more bool) {
 	ev := c.ev
+	f := ev.raw
 	for range readsPerTurn {
-		w.n, w.err = 0, nil
-		if err := ev.raw.Read(w.readFn); err != nil {
-			// Closed, or a read deadline passed.
+		if !f.incref() {
+			return false // closed
+		}
+		if expired(&f.rdl) {
+			f.decref()
 			if !c.isClosed() {
-				c.setReadErr(c.readFailed(err))
+				c.setReadErr(c.readFailed(f.opErr("read", os.ErrDeadlineExceeded)))
 			}
 			return false
 		}
-		if w.n > 0 {
+		n, errno := f.readNow(w.buf)
+		f.decref()
+		if n > 0 {
 			c.recvs.Add(1)
 			if !ev.draining {
-				c.evInput(w.buf[:w.n])
+				c.evInput(w.buf[:n])
 			}
-			if c.isClosed() || w.n < len(w.buf) && !ev.hup.Load() {
+			if c.isClosed() || n < len(w.buf) && !ev.hup.Load() {
 				return false
 			}
 			continue
 		}
-		switch w.err {
+		switch errno {
 		case syscall.EAGAIN:
 			return false
 		case syscall.EINTR:
 			continue
 		}
 		err := error(io.EOF)
-		if w.err != nil {
-			err = os.NewSyscallError("read", w.err)
+		if errno != 0 {
+			err = os.NewSyscallError("read", errno)
 		}
 		switch {
 		case c.isClosed():
