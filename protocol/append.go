@@ -60,12 +60,29 @@ func AppendMessageEvent(dst []byte, e *MessageEvent) ([]byte, error) {
 // appendRawJSON appends raw as encoding/json writes a RawMessage:
 // compacted, with <, >, &, U+2028 and U+2029 escaped.
 func appendRawJSON(dst []byte, raw json.RawMessage) ([]byte, error) {
+	// Usually raw is already compact with nothing to escape (0xE2 starts
+	// U+2028 and U+2029): then it is written as it is.
+	if plainJSON(raw) && json.Valid(raw) {
+		return append(dst, raw...), nil
+	}
 	var compact, escaped bytes.Buffer
 	if err := json.Compact(&compact, raw); err != nil {
 		return nil, fmt.Errorf("protocol: meta: %w", err)
 	}
 	json.HTMLEscape(&escaped, compact.Bytes())
 	return append(dst, escaped.Bytes()...), nil
+}
+
+// plainJSON reports whether raw has no byte that compacting or escaping
+// could change.
+func plainJSON(raw []byte) bool {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n', '<', '>', '&', 0xE2:
+			return false
+		}
+	}
+	return true
 }
 
 const hexDigits = "0123456789abcdef"

@@ -36,7 +36,7 @@ var encodeSeeds = []string{
 
 func TestAppendEncodersMatchEncode(t *testing.T) {
 	for _, s := range encodeSeeds {
-		for _, meta := range []string{"", `{"a":[1, 2],  "b":"<&>\u2028"}`, " {\"x\":\"\u2028\"} ", `{"a":`, `null`} {
+		for _, meta := range []string{"", `{"t":1763710000123456789}`, "{\"a\":\"\u2028\"}", "{\"a\":\"\u00e9\u2029\"}", `{"a":[1, 2],  "b":"<&>\u2028"}`, " {\"x\":\"\u2028\"} ", `{"a":`, `null`} {
 			sameEncoding(t, s, 42, []byte(meta), false)
 			sameEncoding(t, s, -1<<63, []byte(meta), true)
 		}
@@ -65,7 +65,8 @@ func TestAppendAckAllocs(t *testing.T) {
 
 func BenchmarkAppendMessageEvent(b *testing.B) {
 	ev := MessageEvent{Type: TypeMessage, Message: Message{Conv: "c_0123456789", Seq: 12345, Sender: "bench-user-0001",
-		ClientMsgID: "m-000001", Body: "hello there, how are you doing today? a sixty-four byte body....", TS: 1763710000123}}
+		ClientMsgID: "m-000001", Body: "hello there, how are you doing today? a sixty-four byte body....", TS: 1763710000123,
+		Meta: []byte(`{"t":1763710000123456789}`)}}
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
