@@ -32,7 +32,7 @@ type Service struct {
 	// user on this node, as a session's bucket does per connection.
 	rpc userBuckets
 
-	memberCache memberCache // see membercache.go
+	memberCache memberCache                  // see membercache.go
 	sharedStore atomic.Pointer[storeContext] // see storeCtx
 
 	// ctx ends at Close. Work that must outlive the request that caused
