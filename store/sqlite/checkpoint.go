@@ -3,19 +3,39 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	msqlite "modernc.org/sqlite"
 )
 
 // checkpointer copies the WAL back into the database file from its own
-// connection, so the writer never pays for it: SQLite's automatic
+// connection, so the writer rarely pays for it: SQLite's automatic
 // checkpoint would run inside the commit of whichever batch crossed the
 // threshold, stalling every caller in it. PASSIVE checkpoints never block
-// the writer or readers; the WAL is reset once a checkpoint has caught up
-// and the writer starts a new transaction.
+// the writer or readers.
+//
+// PASSIVE checkpoints alone do not bound the WAL, though: SQLite writes it
+// from the beginning again only when a checkpoint has copied every frame
+// and no reader still reads from it, which continuous writes and reads
+// never allow, so the file grew without limit (about 1 GB in a 15 s load
+// run), every frame landing in a new block of the file. The writer
+// therefore restarts the WAL itself once it has written walRestartBytes
+// to it (writer.restartWAL), after asking this goroutine to catch up so
+// that little is left to copy while the writer waits.
 type checkpointer struct {
+	// mu serializes checkpoints: this goroutine's and the writer's
+	// restarts. A second concurrent checkpoint would fail at once with
+	// SQLITE_BUSY (SQLite does not wait for the checkpoint lock).
+	mu       sync.Mutex
 	db       *sql.DB
 	every    time.Duration
 	dirty    chan struct{} // capacity 1: the writer committed since the last run
+	catchUp  chan struct{} // capacity 1: the writer is about to restart the WAL
+	caughtUp atomic.Bool   // a catch-up requested by catchUp is done
 	stop     chan struct{}
 	exited   chan struct{}
 	failures int
@@ -30,6 +50,14 @@ func (c *checkpointer) run() {
 		select {
 		case <-c.stop:
 			return
+		case <-c.catchUp:
+			// Twice: the second pass copies what the writer committed
+			// during the first, so the writer's restart has only the
+			// frames of a batch or two left to copy.
+			c.checkpoint()
+			c.checkpoint()
+			c.caughtUp.Store(true)
+			continue
 		case <-t.C:
 		}
 		select {
@@ -37,12 +65,18 @@ func (c *checkpointer) run() {
 		default:
 			continue // nothing written since the last checkpoint
 		}
-		var busy, logPages, done int
-		err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done)
-		if err != nil {
-			c.failures++
-			c.log("sqlite: checkpoint failed", "err", err, "failures", c.failures)
-		}
+		c.checkpoint()
+	}
+}
+
+func (c *checkpointer) checkpoint() {
+	var busy, logFrames, done int
+	c.mu.Lock()
+	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
+	c.mu.Unlock()
+	if err != nil {
+		c.failures++
+		c.log("sqlite: checkpoint failed", "err", err, "failures", c.failures)
 	}
 }
 
@@ -54,8 +88,130 @@ func (c *checkpointer) committed() {
 	}
 }
 
+// requestCatchUp asks for a checkpoint now, ahead of a restart; caughtUp
+// reports when it is done. It never blocks.
+func (c *checkpointer) requestCatchUp() {
+	c.caughtUp.Store(false)
+	select {
+	case c.catchUp <- struct{}{}:
+	default:
+	}
+}
+
 func (c *checkpointer) close() error {
 	close(c.stop)
 	<-c.exited
 	return c.db.Close()
+}
+
+// walFrameHeader is the size of the header SQLite writes before each page
+// in the WAL.
+const walFrameHeader = 24
+
+// restartBusyWait bounds how long restartWAL waits for readers still
+// reading from the WAL; they take well under a millisecond, so this is
+// rarely reached, and a restart that gives up is retried later.
+const restartBusyWait = 100 * time.Millisecond
+
+// restartPoll is the pause between restartWAL's tries.
+const restartPoll = 100 * time.Microsecond
+
+// walState is the writer's account of the WAL, for restarts. Writer
+// goroutine only.
+type walState struct {
+	frames    int64 // frames written since the WAL last restarted
+	soft      int64 // at this count, ask the checkpointer to catch up
+	hard      int64 // at this count, restart whether it has or not
+	threshold int64 // frames in walRestartBytes
+	asked     bool  // catch-up requested, restart pending
+}
+
+func newWALState(restartBytes int64) walState {
+	n := max(1, restartBytes/(pageSize+walFrameHeader))
+	return walState{soft: n, hard: 2 * n, threshold: n}
+}
+
+// countFrames adds the pages the last commit wrote to the WAL. SQLite
+// counts them per connection (SQLITE_DBSTATUS_CACHE_WRITE), and only the
+// writer's connection writes.
+func (w *writer) countFrames() {
+	_ = w.conn.Raw(func(dc any) error {
+		st, ok := dc.(msqlite.DBStatus)
+		if !ok {
+			return nil
+		}
+		n, _, err := st.Status(msqlite.DBStatusCacheWrite, true)
+		w.wal.frames += int64(n)
+		return err
+	})
+	if w.wal.frames >= w.wal.soft && !w.wal.asked {
+		w.wal.asked = true
+		w.ckpt.requestCatchUp()
+	}
+}
+
+// maybeRestartWAL restarts the WAL once the checkpointer has caught up
+// with it, or regardless once it is twice the threshold. It runs between
+// batches, after their callers were answered.
+func (w *writer) maybeRestartWAL() {
+	if !w.wal.asked || !w.ckpt.caughtUp.Load() && w.wal.frames < w.wal.hard {
+		return
+	}
+	w.wal.asked = false
+	if err := w.restartWAL(); err != nil {
+		// Try again after another half threshold rather than after every
+		// batch, which would stall each one.
+		w.wal.soft = w.wal.frames + (w.wal.threshold+1)/2
+		w.wal.hard = w.wal.soft + w.wal.threshold
+		w.log.Warn("sqlite: WAL restart postponed", "frames", w.wal.frames, "err", err)
+		return
+	}
+	w.wal = newWALState(w.opts.walRestartBytes)
+}
+
+// errReadersBusy: restartWAL gave up waiting for readers.
+var errReadersBusy = errors.New("readers still use the WAL")
+
+// restartWAL makes SQLite write the WAL from its beginning again, so that
+// the file stays about walRestartBytes long and is overwritten in place
+// (appending to a file costs the kernel a new, zeroed block per page, and
+// a long WAL slows checkpoints and readers' lookups).
+//
+// A RESTART checkpoint from the writer's own connection, between batches,
+// is the one that cannot starve: it copies what the checkpointer has not
+// yet copied (no new frames can arrive: this goroutine is the only
+// writer), then needs every reader that started before the copy finished
+// to be done, while readers that start later read the database file and
+// do not hold it up; the next transaction then starts at the WAL's first
+// frame. SQLite's busy handler would sleep 1, 2, 5, 10... ms between
+// tries, far longer than a reader takes, so the writer turns it off and
+// polls instead.
+func (w *writer) restartWAL() error {
+	w.ckpt.mu.Lock()
+	defer w.ckpt.mu.Unlock()
+	if err := w.setBusyTimeout(0); err != nil {
+		return err
+	}
+	start := time.Now()
+	var err error
+	for {
+		var busy, logFrames, done int
+		err = w.walRestart.QueryRowContext(bg).Scan(&busy, &logFrames, &done)
+		if err != nil || busy == 0 {
+			break
+		}
+		if time.Since(start) > restartBusyWait {
+			err = errReadersBusy
+			break
+		}
+		time.Sleep(restartPoll)
+	}
+	return errors.Join(err, w.setBusyTimeout(w.opts.BusyTimeout))
+}
+
+func (w *writer) setBusyTimeout(d time.Duration) error {
+	if _, err := w.conn.ExecContext(bg, fmt.Sprintf("PRAGMA busy_timeout = %d", d.Milliseconds())); err != nil {
+		return fmt.Errorf("sqlite: set busy_timeout: %w", err)
+	}
+	return nil
 }

@@ -43,7 +43,18 @@
 // which WAL lets run concurrently with the writer; each read sees the last
 // committed state. A background goroutine checkpoints the WAL into the
 // database file every 100ms (PASSIVE: it never blocks the writer or
-// readers), so commits never pay for it.
+// readers), so commits do not pay for it.
+//
+// PASSIVE checkpoints alone never let the WAL start over while reads and
+// writes continue, so it would grow without limit. Once the writer has
+// written 64 MiB to it, it asks the checkpointer to catch up and then,
+// between two batches, runs a RESTART checkpoint from its own connection:
+// it copies the few frames left, waits for the readers that still read
+// from the WAL (new readers read the database file and do not hold it up;
+// the wait is bounded, and retried later if it runs out), and the next
+// batch writes the WAL from its start. The WAL file thus stays about 64
+// to 128 MiB and is overwritten in place. The cost is one stall of the
+// writer per restart, about one checkpoint's fsync of the database file.
 //
 // # Durability
 //

@@ -61,6 +61,10 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Logger receives engine-level events (default slog.Default()).
 	Logger *slog.Logger
+
+	// walRestartBytes is the WAL size past which the writer restarts it
+	// (default walRestartSize; tests set it lower).
+	walRestartBytes int64
 }
 
 func (o *Options) setDefaults() error {
@@ -93,6 +97,9 @@ func (o *Options) setDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.walRestartBytes <= 0 {
+		o.walRestartBytes = walRestartSize
+	}
 	return nil
 }
 
@@ -115,15 +122,24 @@ func (o *Options) dsn(readOnly bool) string {
 	} else {
 		// The writer's cache must hold the tail pages of every active
 		// conversation, or each append re-reads them.
-		q = append(q, "_pragma=wal_autocheckpoint(0)", "_pragma=cache_size(-65536)") // see checkpointer
+		q = append(q, "_pragma=wal_autocheckpoint(0)", "_pragma=cache_size(-65536)", // see checkpointer
+			// A WAL that outgrew the restart threshold (readers held a
+			// restart off) is cut back when it next restarts; below this
+			// it keeps its size, to be overwritten in place.
+			fmt.Sprintf("_pragma=journal_size_limit(%d)", 3*o.walRestartBytes))
 	}
 	return o.Path + "?" + strings.Join(q, "&")
 }
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
-// database file while writes continue; it bounds the WAL to roughly what
-// is written in this time (plus what long-running readers pin).
+// database file while writes continue, so that little is left to copy
+// when the writer restarts the WAL.
 const checkpointEvery = 100 * time.Millisecond
+
+// walRestartSize is the WAL size past which the writer restarts the WAL
+// (see writer.restartWAL): the file stays about this long, and is
+// overwritten in place rather than extended.
+const walRestartSize = 64 << 20
 
 // Store is the SQLite engine of store.Store. All writes go through one
 // writer goroutine that commits them in batches (group commit); reads use a
@@ -205,7 +221,7 @@ func open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	cdb.SetMaxOpenConns(1)
 	ckpt := &checkpointer{db: cdb, every: checkpointEvery, dirty: make(chan struct{}, 1),
-		stop: make(chan struct{}), exited: make(chan struct{}), log: opts.Logger.Warn}
+		catchUp: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{}), log: opts.Logger.Warn}
 	w, err := newWriter(ctx, conn, opts, ckpt)
 	if err != nil {
 		cdb.Close()

@@ -51,8 +51,11 @@ type writer struct {
 	savepoint, release, rollbackTo      *sql.Stmt
 	findDup, readSeq, insertMsg, setSeq *sql.Stmt
 	convExists, memberExists            *sql.Stmt
+	walRestart                          *sql.Stmt
 
 	ckpt *checkpointer // told after each commit
+	wal  walState
+	opts Options
 
 	batches, writes atomic.Uint64 // committed or failed, for Stats
 
@@ -74,6 +77,7 @@ var bg = context.Background()
 func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpointer) (*writer, error) {
 	w := &writer{
 		ckpt:     ckpt,
+		opts:     opts,
 		conn:     conn,
 		log:      opts.Logger,
 		queue:    make(chan *request, opts.QueueLen),
@@ -83,6 +87,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 		cache:    make(map[string]*sql.Stmt),
 		convs:    make(map[string]*convState),
 	}
+	w.wal = newWALState(opts.walRestartBytes)
 	stmts := []struct {
 		dst **sql.Stmt
 		sql string
@@ -105,6 +110,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 		{&w.setSeq, "UPDATE conversations SET last_seq = ?, last_at = ? WHERE id = ?"},
 		{&w.convExists, "SELECT kind FROM conversations WHERE id = ?"},
 		{&w.memberExists, "SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?"},
+		{&w.walRestart, "PRAGMA wal_checkpoint(RESTART)"},
 	}
 	for _, s := range stmts {
 		st, err := conn.PrepareContext(ctx, s.sql)
@@ -230,6 +236,9 @@ func (w *writer) run() {
 			batch[i] = nil
 		}
 		batch = batch[:0]
+		// After answering, so the callers of this batch do not wait for
+		// it; what queued meanwhile does, once every walRestartBytes.
+		w.maybeRestartWAL()
 	}
 }
 
@@ -283,6 +292,7 @@ func (w *writer) runBatch(batch []*request) {
 		w.abort(batch, fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
+	w.countFrames()
 	w.ckpt.committed()
 }
 
@@ -330,7 +340,7 @@ func (w *writer) close() error {
 	<-w.exited
 	var errs []error
 	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release,
-		w.rollbackTo, w.findDup, w.readSeq, w.insertMsg, w.setSeq, w.convExists, w.memberExists} {
+		w.rollbackTo, w.findDup, w.readSeq, w.insertMsg, w.setSeq, w.convExists, w.memberExists, w.walRestart} {
 		errs = append(errs, st.Close())
 	}
 	for _, st := range w.cache {
