@@ -137,7 +137,14 @@ type Client struct {
 	nextID atomic.Uint64
 	done   chan struct{} // closed when Run returns
 
-	flushMu sync.Mutex // serializes queue flushes; taken before mu
+	flushMu     sync.Mutex  // serializes queue flushes; taken before mu
+	flushWanted atomic.Bool // a send was queued while another goroutine flushed
+	// Owned by the holder of flushMu: the encoded frames of one flush.
+	flushing []flushItem
+	wbuf     []byte
+	wmsgs    [][]byte
+
+	lastRead atomic.Int64 // monotonic ns (sinceStart) of the last frame read
 
 	mu       sync.Mutex // guards the fields below
 	conn     *ws.Conn
@@ -150,6 +157,17 @@ type Client struct {
 	// Owned by the reader goroutine of the current connection.
 	track   *tracker
 	syncing map[string]bool
+	dec     frameDecoder
+	wire    wireFrame
+	names   map[string]string   // interned conversation and user ids
+	deliver []*protocol.Message // reused by onMessage
+	strBuf  []byte              // reused by twoStrings
+}
+
+// flushItem is one send of a flush and the request id it goes out with.
+type flushItem struct {
+	o  *outgoing
+	id string
 }
 
 type reply struct {
@@ -159,15 +177,11 @@ type reply struct {
 
 type outgoing struct {
 	conv, clientMsgID, body string
-	meta                    json.RawMessage
+	meta                    json.RawMessage // normalized (normalizeMeta)
 	sent                    bool
 	lastID                  string // request id of the last transmission
-	done                    chan sendResult
-}
-
-type sendResult struct {
-	ack protocol.Ack
-	err error
+	// done receives the result once, never under c.mu; it must not block.
+	done func(SendResult)
 }
 
 // New returns a Client; call Run to connect.
@@ -206,6 +220,7 @@ func New(opts Options) *Client {
 		channels: make(map[string]int64),
 		track:    newTracker(opts.Seqs),
 		syncing:  make(map[string]bool),
+		names:    make(map[string]string),
 	}
 }
 
@@ -342,14 +357,19 @@ func (c *Client) connectOnce(ctx context.Context, attempt *int) (code int, reaso
 
 	connCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	alive := make(chan struct{}, 1)
+	// Reads are not given connCtx: a cancellable context costs Read a
+	// cancellation callback per message. Closing the connection when
+	// connCtx ends interrupts them instead.
+	unwatch := context.AfterFunc(connCtx, func() { conn.CloseNow() })
+	defer unwatch()
+	c.lastRead.Store(sinceStart())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the heartbeat goroutine, owned by this connection
 		defer wg.Done()
-		c.heartbeat(connCtx, conn, alive)
+		c.heartbeat(connCtx, conn)
 	}()
-	err = c.readLoop(connCtx, conn, attempt, alive)
+	err = c.readLoop(connCtx, conn, attempt)
 	stop()
 	conn.CloseNow()
 	wg.Wait()
@@ -386,31 +406,44 @@ func (c *Client) dropConnection(conn *ws.Conn) {
 // shutdown fails everything still waiting once Run returns.
 func (c *Client) shutdown() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, o := range c.queue {
-		o.done <- sendResult{err: ErrClosed}
-	}
+	queue := c.queue
 	c.queue = nil
+	c.mu.Unlock()
+	for _, o := range queue {
+		o.done(SendResult{Err: ErrClosed})
+	}
 }
 
-func (c *Client) heartbeat(ctx context.Context, conn *ws.Conn, alive <-chan struct{}) {
+// start is the origin of sinceStart's monotonic clock.
+var start = time.Now()
+
+func sinceStart() int64 { return int64(time.Since(start)) }
+
+// heartbeat pings a connection that has been silent for PingInterval and
+// closes it when PingTimeout more passes without a frame. The reader only
+// stores the time of each frame (lastRead): waking this goroutine per
+// frame to restart a timer cost more than the rest of the read.
+func (c *Client) heartbeat(ctx context.Context, conn *ws.Conn) {
 	t := time.NewTimer(c.opts.PingInterval)
 	defer t.Stop()
-	waiting := false
+	var pingAt int64 // when the unanswered ping went out; 0 if none
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-alive:
-			waiting = false
-			t.Reset(c.opts.PingInterval)
 		case <-t.C:
-			if waiting { // nothing for PingInterval + PingTimeout: dead
-				c.log.Info("client: heartbeat timeout, reconnecting")
-				conn.CloseNow()
-				return
-			}
-			waiting = true
+		}
+		now, last := sinceStart(), c.lastRead.Load()
+		switch idle := time.Duration(now - last); {
+		case pingAt != 0 && last < pingAt: // nothing for PingInterval + PingTimeout: dead
+			c.log.Info("client: heartbeat timeout, reconnecting")
+			conn.CloseNow()
+			return
+		case idle < c.opts.PingInterval:
+			pingAt = 0
+			t.Reset(c.opts.PingInterval - idle)
+		default:
+			pingAt = now
 			_ = c.write(ctx, conn, frame{Type: protocol.TypePing, ID: c.newID()})
 			t.Reset(c.opts.PingTimeout)
 		}
@@ -436,6 +469,11 @@ func (c *Client) emitNow(ev Event) {
 
 // emit queues an event, waiting while the application is behind.
 func (c *Client) emit(ctx context.Context, ev Event) error {
+	select { // the usual case, without a two-way select
+	case c.events <- ev:
+		return nil
+	default:
+	}
 	select {
 	case c.events <- ev:
 		return nil
@@ -444,7 +482,10 @@ func (c *Client) emit(ctx context.Context, ev Event) error {
 	}
 }
 
-func (c *Client) newID() string { return "g" + strconv.FormatUint(c.nextID.Add(1), 36) }
+func (c *Client) newID() string {
+	var b [16]byte
+	return string(strconv.AppendUint(append(b[:0], 'g'), c.nextID.Add(1), 36))
+}
 
 func (c *Client) write(ctx context.Context, conn *ws.Conn, f frame) error {
 	b, err := json.Marshal(f)

@@ -2,8 +2,13 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +18,7 @@ import (
 	"github.com/duplexhq/duplex/client"
 	"github.com/duplexhq/duplex/internal/testserver"
 	"github.com/duplexhq/duplex/protocol"
+	"github.com/duplexhq/duplex/ws"
 )
 
 // run starts a client for user and stops it when the test ends.
@@ -291,5 +297,125 @@ func TestRateLimitedSendsAreRetried(t *testing.T) {
 			t.Fatalf("%s delivered twice", m.Body)
 		}
 		seen[m.Body] = true
+	}
+}
+
+// TestConcurrentSendsKeepEachSendersOrder: many goroutines send at once
+// through one client (their sends are flushed together while another
+// flush is writing); every send is acknowledged exactly once, and each
+// goroutine's messages arrive in the order it sent them.
+func TestConcurrentSendsKeepEachSendersOrder(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{Chat: chat.Config{RatePerSecond: 1e6, RateBurst: 1 << 20}})
+	alice, _ := run(t, env, "alice", nil)
+	bob, _ := run(t, env, "bob", nil)
+	conv := direct(t, alice, "bob")
+	const senders, each = 8, 40
+	var acked atomic.Int32
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				var calls atomic.Int32
+				err := alice.SendFunc(conv.ID, "", fmt.Sprintf("%d/%d", g, i), json.RawMessage(`{"g":1}`), func(r client.SendResult) {
+					if calls.Add(1) != 1 || r.Err != nil || r.Ack.Seq == 0 {
+						t.Errorf("send %d/%d: result %+v (call %d)", g, i, r, calls.Load())
+					}
+					acked.Add(1)
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	next := make([]int, senders)
+	for _, m := range messages(t, bob, conv.ID, senders*each) {
+		var g, i int
+		if _, err := fmt.Sscanf(m.Body, "%d/%d", &g, &i); err != nil || string(m.Meta) != `{"g":1}` {
+			t.Fatalf("message %+v", m)
+		}
+		if i != next[g] {
+			t.Fatalf("sender %d: message %d arrived when %d was next", g, i, next[g])
+		}
+		next[g]++
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for acked.Load() != senders*each && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := acked.Load(); n != senders*each {
+		t.Fatalf("%d of %d sends acknowledged", n, senders*each)
+	}
+}
+
+func TestSendRefusesInvalidMeta(t *testing.T) {
+	c := client.New(client.Options{URL: "ws://127.0.0.1:1/ws", Token: "t"})
+	if _, err := c.SendAsync("c1", "", "x", json.RawMessage(`{"a":`)); err == nil {
+		t.Fatal("SendAsync accepted meta that is not JSON")
+	}
+	if c.Pending() != 0 {
+		t.Fatalf("%d sends queued", c.Pending())
+	}
+}
+
+// TestHeartbeatDropsSilentConnection: a server that completes the
+// handshake and then never answers gets pinged after PingInterval of
+// silence and dropped PingTimeout later; one that answers keeps its
+// connection.
+func TestHeartbeatDropsSilentConnection(t *testing.T) {
+	var accepted atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := ws.Accept(w, r, &ws.AcceptOptions{Subprotocols: []string{protocol.Subprotocol}})
+		if err != nil {
+			return
+		}
+		accepted.Add(1)
+		conn.Write(r.Context(), ws.MessageText, []byte(`{"type":"welcome","user":"alice","conversations":[]}`))
+		for { // read and ignore everything, the ping request included
+			if _, _, err := conn.Read(r.Context()); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c := client.New(client.Options{
+		URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Token: "t",
+		PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond,
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for accepted.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections: the silent one was not dropped and re-established", accepted.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	env := testserver.Start(t, testserver.Options{})
+	live := client.New(client.Options{URL: env.WSURL(), Token: env.Token("bob"),
+		PingInterval: 20 * time.Millisecond, PingTimeout: 2 * time.Second})
+	lctx, lcancel := context.WithCancel(context.Background())
+	ldone := make(chan struct{})
+	go func() { defer close(ldone); live.Run(lctx) }()
+	defer func() { lcancel(); <-ldone }()
+	waitState(t, live, client.StateConnected)
+	time.Sleep(300 * time.Millisecond) // about 15 ping intervals
+	for {
+		select {
+		case ev := <-live.Events():
+			if ev.State != nil && ev.State.State != client.StateConnected {
+				t.Fatalf("answered connection changed state: %+v", ev.State)
+			}
+			continue
+		default:
+		}
+		break
 	}
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,8 +11,8 @@ import (
 	"github.com/duplexhq/duplex/ws"
 )
 
-// inbound is the union of the fields of every server frame the reader looks
-// at before handing the frame to its typed decoder.
+// inbound is the union of the fields of every server frame the fallback
+// path (handleJSON) reads before decoding the frame into its typed struct.
 type inbound struct {
 	Type        string `json:"type"`
 	ID          string `json:"id"`
@@ -24,43 +25,79 @@ type inbound struct {
 }
 
 // readLoop reads frames until the connection ends. It is the only goroutine
-// touching c.track and c.syncing while the connection lives.
-func (c *Client) readLoop(ctx context.Context, conn *ws.Conn, attempt *int, alive chan<- struct{}) error {
+// touching c.track's writers, c.syncing and the decoding state while the
+// connection lives. ctx is the connection's; reads are interrupted by
+// closing the connection (see connectOnce).
+func (c *Client) readLoop(ctx context.Context, conn *ws.Conn, attempt *int) error {
 	for {
-		typ, p, err := conn.Read(ctx)
+		typ, p, err := conn.Read(context.Background())
 		if err != nil {
 			return err
 		}
-		select {
-		case alive <- struct{}{}:
-		default:
-		}
+		c.lastRead.Store(sinceStart())
 		if typ != ws.MessageText {
 			continue
 		}
-		var head inbound
-		if err := json.Unmarshal(p, &head); err != nil {
-			c.log.Warn("client: server sent invalid JSON", "err", err)
-			continue
+		if c.dec.decode(p, &c.wire) {
+			err = c.handleWire(ctx, conn, &c.wire, p, attempt)
+		} else {
+			err = c.handleJSON(ctx, conn, p, attempt)
 		}
-		if err := c.handle(ctx, conn, head, p, attempt); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 }
 
-func (c *Client) handle(ctx context.Context, conn *ws.Conn, head inbound, p []byte, attempt *int) error {
+// handleWire handles a frame the single-pass decoder read (wire.go): the
+// frames of every message without encoding/json, the rest with it.
+func (c *Client) handleWire(ctx context.Context, conn *ws.Conn, f *wireFrame, p []byte, attempt *int) error {
+	switch string(f.typ) {
+	case protocol.TypeMessage:
+		m := &protocol.Message{Conv: c.intern(f.conv), Seq: f.seq, Sender: c.intern(f.sender), TS: f.ts}
+		m.ClientMsgID, m.Body = c.twoStrings(f.clientMsgID, f.body)
+		if f.meta != nil {
+			m.Meta = bytes.Clone(f.meta)
+		}
+		return c.onMessage(ctx, conn, m)
+	case protocol.TypeAck:
+		return onAck(c, ctx, conn, ackFields[[]byte]{id: f.id, conv: f.conv, clientMsgID: f.clientMsgID,
+			seq: f.seq, ts: f.ts, dup: f.dup}, p)
+	case protocol.TypeSyncEnd:
+		c.onSyncEnd(ctx, conn, c.intern(f.conv), f.more)
+		settle(c, f.id, p)
+	case protocol.TypeResult:
+		settle(c, f.id, p)
+	case protocol.TypeError:
+		return c.onError(ctx, string(f.id), protocol.Code(f.code), string(f.message), p)
+	case protocol.TypeReceipt:
+		return c.emit(ctx, Event{Receipt: &protocol.Receipt{Type: protocol.TypeReceipt,
+			Conv: c.intern(f.conv), User: c.intern(f.user), Seq: f.seq}})
+	case protocol.TypeTypingEvent:
+		return c.emit(ctx, Event{Typing: &protocol.Typing{Type: protocol.TypeTypingEvent,
+			Conv: c.intern(f.conv), User: c.intern(f.user), TTLMS: f.ttlMS}})
+	case protocol.TypeWelcome:
+		return c.onWelcomeJSON(ctx, conn, p, attempt)
+	default:
+		return c.onEvent(ctx, string(f.typ), p)
+	}
+	return nil
+}
+
+// handleJSON handles a frame with encoding/json: the fallback for frames
+// the single-pass decoder leaves alone (odd but valid JSON, or invalid).
+func (c *Client) handleJSON(ctx context.Context, conn *ws.Conn, p []byte, attempt *int) error {
+	var head inbound
+	if err := json.Unmarshal(p, &head); err != nil {
+		c.log.Warn("client: server sent invalid JSON", "err", err)
+		return nil
+	}
 	switch head.Type {
 	case protocol.TypeWelcome:
-		var w protocol.Welcome
-		if err := json.Unmarshal(p, &w); err != nil {
-			return fmt.Errorf("client: decode welcome: %w", err)
-		}
-		*attempt = 0
-		return c.onWelcome(ctx, conn, &w)
+		return c.onWelcomeJSON(ctx, conn, p, attempt)
 	case protocol.TypeMessage:
-		var m protocol.Message
-		if err := json.Unmarshal(p, &m); err != nil {
+		m := new(protocol.Message)
+		if err := json.Unmarshal(p, m); err != nil {
 			return fmt.Errorf("client: decode message: %w", err)
 		}
 		return c.onMessage(ctx, conn, m)
@@ -69,21 +106,60 @@ func (c *Client) handle(ctx context.Context, conn *ws.Conn, head inbound, p []by
 		if err := json.Unmarshal(p, &a); err != nil {
 			return fmt.Errorf("client: decode ack: %w", err)
 		}
-		return c.onAck(ctx, conn, a, p)
+		return onAck(c, ctx, conn, ackFields[string]{id: a.ID, conv: a.Conv, clientMsgID: a.ClientMsgID,
+			seq: a.Seq, ts: a.TS, dup: a.Duplicate}, p)
 	case protocol.TypeSyncEnd:
-		delete(c.syncing, head.Conv)
-		if head.More || c.track.hasGap(head.Conv) {
-			c.startSync(ctx, conn, head.Conv, c.track.seq(head.Conv))
-		}
-		c.settle(head.ID, p)
+		c.onSyncEnd(ctx, conn, head.Conv, head.More)
+		settle(c, head.ID, p)
 	case protocol.TypeResult:
-		c.settle(head.ID, p)
+		settle(c, head.ID, p)
 	case protocol.TypeError:
-		return c.onError(ctx, head, p)
+		return c.onError(ctx, head.ID, protocol.Code(head.Code), head.Message, p)
 	default:
 		return c.onEvent(ctx, head.Type, p)
 	}
 	return nil
+}
+
+// intern returns b as a string, the same string each time for the few
+// conversation and user ids a client sees, so that messages do not
+// allocate them. The table is owned by the reader and bounded.
+func (c *Client) intern(b []byte) string {
+	if s, ok := c.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(c.names) >= 4096 {
+		clear(c.names)
+	}
+	c.names[s] = s
+	return s
+}
+
+// twoStrings returns a and b as strings sharing one allocation.
+func (c *Client) twoStrings(a, b []byte) (string, string) {
+	c.strBuf = append(append(c.strBuf[:0], a...), b...)
+	s := string(c.strBuf)
+	if cap(c.strBuf) > 64<<10 {
+		c.strBuf = nil // do not keep a buffer sized by one huge message
+	}
+	return s[:len(a)], s[len(a):]
+}
+
+func (c *Client) onWelcomeJSON(ctx context.Context, conn *ws.Conn, p []byte, attempt *int) error {
+	var w protocol.Welcome
+	if err := json.Unmarshal(p, &w); err != nil {
+		return fmt.Errorf("client: decode welcome: %w", err)
+	}
+	*attempt = 0
+	return c.onWelcome(ctx, conn, &w)
+}
+
+func (c *Client) onSyncEnd(ctx context.Context, conn *ws.Conn, conv string, more bool) {
+	delete(c.syncing, conv)
+	if more || c.track.hasGap(conv) {
+		c.startSync(ctx, conn, conv, c.track.seq(conv))
+	}
 }
 
 func (c *Client) onWelcome(ctx context.Context, conn *ws.Conn, w *protocol.Welcome) error {
@@ -119,22 +195,89 @@ func (c *Client) onWelcome(ctx context.Context, conn *ws.Conn, w *protocol.Welco
 // concurrent flushes from reordering messages.
 func (c *Client) flushQueue(ctx context.Context, conn *ws.Conn) error {
 	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
+	c.flushWanted.Store(false)
+	err := c.flushLocked(ctx, conn)
+	c.flushMu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.flushIfWanted(conn)
+	return nil
+}
+
+// kick flushes the queue after a send was queued, unless another goroutine
+// is flushing: that one then flushes again when it is done, so that sends
+// queued meanwhile go out together (one write for all of them) and the
+// caller does not wait.
+func (c *Client) kick(conn *ws.Conn) {
+	c.flushWanted.Store(true)
+	c.flushIfWanted(conn)
+}
+
+// flushIfWanted flushes while flushWanted is set and flushMu is free. The
+// flag is set before the lock is tried and checked after it is released,
+// so a send queued during a flush is never left behind: either its kick
+// takes the lock or the flusher sees the flag.
+func (c *Client) flushIfWanted(conn *ws.Conn) {
+	for c.flushWanted.Load() {
+		if !c.flushMu.TryLock() {
+			return // the holder checks the flag after unlocking
+		}
+		c.flushWanted.Store(false)
+		err := c.flushLocked(context.Background(), conn)
+		c.flushMu.Unlock()
+		if err != nil {
+			return // dropConnection marks the sends unsent; the next connection resends
+		}
+	}
+}
+
+// flushLocked encodes the unsent sends into the reused buffer and writes
+// them with one system call. flushMu must be held.
+func (c *Client) flushLocked(ctx context.Context, conn *ws.Conn) error {
 	c.mu.Lock()
-	var todo []frame
 	for _, o := range c.queue {
 		if !o.sent {
 			o.sent = true
-			todo = append(todo, o.frame(c.newID()))
+			o.lastID = c.newID()
+			c.flushing = append(c.flushing, flushItem{o, o.lastID})
 		}
 	}
 	c.mu.Unlock()
-	for _, f := range todo {
-		if err := c.write(ctx, conn, f); err != nil {
-			return err // dropConnection marks them unsent again
+	if len(c.flushing) == 0 {
+		return nil
+	}
+	b := c.wbuf[:0]
+	msgs := c.wmsgs[:0]
+	for _, it := range c.flushing {
+		n := len(b)
+		b = it.o.appendSend(b, it.id)
+		msgs = append(msgs, b[n:len(b):len(b)])
+	}
+	if len(msgs) > 1 && &msgs[0][0] != &b[0] {
+		// b grew and moved while encoding: re-slice every frame from it.
+		n := 0
+		for i, m := range msgs {
+			msgs[i] = b[n : n+len(m) : n+len(m)]
+			n += len(m)
 		}
 	}
-	return nil
+	var err error
+	if len(msgs) == 1 {
+		err = conn.Write(ctx, ws.MessageText, msgs[0])
+	} else {
+		err = conn.WriteBatch(ctx, ws.MessageText, msgs)
+	}
+	clear(c.flushing)
+	c.flushing = c.flushing[:0]
+	clear(msgs)
+	c.wmsgs = msgs[:0]
+	if cap(b) <= 256<<10 { // keep a buffer of a usual size only
+		c.wbuf = b[:0]
+	} else {
+		c.wbuf = nil
+	}
+	return err
 }
 
 func (c *Client) startSync(ctx context.Context, conn *ws.Conn, conv string, after int64) {
@@ -148,64 +291,101 @@ func (c *Client) startSync(ctx context.Context, conn *ws.Conn, conv string, afte
 	}
 }
 
-func (c *Client) onMessage(ctx context.Context, conn *ws.Conn, m protocol.Message) error {
-	deliver, after, gap := c.track.accept(m)
-	for i := range deliver {
-		if err := c.emit(ctx, Event{Message: &deliver[i]}); err != nil {
+func (c *Client) onMessage(ctx context.Context, conn *ws.Conn, m *protocol.Message) error {
+	deliver, after, gap := c.track.accept(m, c.deliver[:0])
+	for i, dm := range deliver {
+		deliver[i] = nil
+		if err := c.emit(ctx, Event{Message: dm}); err != nil {
 			return err
 		}
 	}
+	c.deliver = deliver[:0]
 	if gap {
 		c.startSync(ctx, conn, m.Conv, after)
 	}
 	return nil
 }
 
-func (c *Client) onAck(ctx context.Context, conn *ws.Conn, a protocol.Ack, raw []byte) error {
-	c.settle(a.ID, raw)
+// ackFields are an ack's fields as the decoder that read it has them:
+// []byte from the single-pass decoder, string from encoding/json.
+type ackFields[S []byte | string] struct {
+	id, conv, clientMsgID S
+	seq, ts               int64
+	dup                   bool
+}
+
+// ackAndMessage allocates an ack event and the sender's own message
+// together.
+type ackAndMessage struct {
+	ack protocol.Ack
+	msg protocol.Message
+}
+
+// onAck settles the send a acknowledges and delivers the sender's own
+// message from it.
+func onAck[S []byte | string](c *Client, ctx context.Context, conn *ws.Conn, a ackFields[S], raw []byte) error {
+	settle(c, a.id, raw)
 	c.mu.Lock()
 	var o *outgoing
 	for i, q := range c.queue {
-		if q.clientMsgID == a.ClientMsgID && q.conv == a.Conv {
+		if q.clientMsgID == string(a.clientMsgID) && q.conv == string(a.conv) {
 			o = q
-			c.queue = append(c.queue[:i], c.queue[i+1:]...)
+			if i == 0 { // the usual case: acks come in send order
+				c.queue[0] = nil
+				c.queue = c.queue[1:]
+			} else {
+				c.queue = append(c.queue[:i], c.queue[i+1:]...)
+			}
 			break
 		}
 	}
 	user := c.user
 	c.mu.Unlock()
-	if err := c.emit(ctx, Event{Ack: &a}); err != nil {
+	am := &ackAndMessage{ack: protocol.Ack{Type: protocol.TypeAck, Seq: a.seq, TS: a.ts, Duplicate: a.dup}}
+	if o != nil { // the strings the send already has
+		am.ack.Conv, am.ack.ClientMsgID = o.conv, o.clientMsgID
+		if o.lastID == string(a.id) {
+			am.ack.ID = o.lastID
+		}
+	} else {
+		am.ack.Conv, am.ack.ClientMsgID = string(a.conv), string(a.clientMsgID)
+	}
+	if am.ack.ID == "" {
+		am.ack.ID = string(a.id)
+	}
+	if err := c.emit(ctx, Event{Ack: &am.ack}); err != nil {
 		return err
 	}
 	if o == nil {
 		return nil
 	}
-	o.done <- sendResult{ack: a}
+	o.done(SendResult{Ack: am.ack})
 	// The sending connection learns its own message from the ack only.
-	return c.onMessage(ctx, conn, protocol.Message{
-		Conv: a.Conv, Seq: a.Seq, Sender: user, ClientMsgID: a.ClientMsgID,
-		Body: o.body, Meta: o.meta, TS: a.TS,
-	})
+	am.msg = protocol.Message{
+		Conv: o.conv, Seq: a.seq, Sender: user, ClientMsgID: o.clientMsgID,
+		Body: o.body, Meta: o.meta, TS: a.ts,
+	}
+	return c.onMessage(ctx, conn, &am.msg)
 }
 
 var retryable = map[protocol.Code]bool{
 	protocol.CodeInternal: true, protocol.CodeUnavailable: true, protocol.CodeRateLimited: true,
 }
 
-func (c *Client) onError(ctx context.Context, head inbound, p []byte) error {
-	serr := &ServerError{Code: protocol.Code(head.Code), Message: head.Message}
-	if c.failSend(head.ID, serr) {
+func (c *Client) onError(ctx context.Context, id string, code protocol.Code, msg string, p []byte) error {
+	serr := &ServerError{Code: code, Message: msg}
+	if c.failSend(id, serr) {
 		return nil
 	}
 	c.mu.Lock()
-	ch, ok := c.pending[head.ID]
-	delete(c.pending, head.ID)
+	ch, ok := c.pending[id]
+	delete(c.pending, id)
 	c.mu.Unlock()
 	if ok {
 		ch <- reply{raw: append([]byte(nil), p...), err: serr}
 		return nil
 	}
-	if head.ID != "" {
+	if id != "" {
 		return nil // the reply to a request nobody waits for any more
 	}
 	return c.emit(ctx, Event{Err: serr})
@@ -216,20 +396,22 @@ func (c *Client) onError(ctx context.Context, head inbound, p []byte) error {
 // other error fails it. It reports whether id was a send.
 func (c *Client) failSend(id string, serr *ServerError) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for i, o := range c.queue {
 		if o.lastID != id {
 			continue
 		}
 		if retryable[serr.Code] {
 			o.sent = false
+			c.mu.Unlock()
 			go c.retryLater(o) // owned: exits after one delay or when Run ends
 			return true
 		}
 		c.queue = append(c.queue[:i], c.queue[i+1:]...)
-		o.done <- sendResult{err: serr}
+		c.mu.Unlock()
+		o.done(SendResult{Err: serr})
 		return true
 	}
+	c.mu.Unlock()
 	return false
 }
 
@@ -251,13 +433,16 @@ func (c *Client) retryLater(o *outgoing) {
 	}
 }
 
-func (c *Client) settle(id string, raw []byte) {
-	if id == "" {
+// settle hands a reply to the request waiting for it, if any.
+func settle[S []byte | string](c *Client, id S, raw []byte) {
+	if len(id) == 0 {
 		return
 	}
 	c.mu.Lock()
-	ch, ok := c.pending[id]
-	delete(c.pending, id)
+	ch, ok := c.pending[string(id)]
+	if ok {
+		delete(c.pending, string(id))
+	}
 	c.mu.Unlock()
 	if ok {
 		ch <- reply{raw: append([]byte(nil), raw...)}

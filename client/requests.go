@@ -30,13 +30,6 @@ type frame struct {
 	User        string          `json:"user,omitempty"`
 }
 
-// frame builds the send frame for o with request id id and remembers the
-// id, so an error reply can be tied back to the queued send.
-func (o *outgoing) frame(id string) frame {
-	o.lastID = id
-	return frame{Type: protocol.TypeSend, ID: id, Conv: o.conv, ClientMsgID: o.clientMsgID, Body: o.body, Meta: o.meta}
-}
-
 // NewClientMsgID returns a random client message id.
 func NewClientMsgID() string { return newRandomID() }
 
@@ -67,34 +60,48 @@ type SendResult struct {
 // SendAsync queues a message and returns a channel that receives its result
 // once (the acknowledgement, or the error that ended it).
 func (c *Client) SendAsync(conv, clientMsgID, body string, meta json.RawMessage) (<-chan SendResult, error) {
+	out := make(chan SendResult, 1)
+	if err := c.SendFunc(conv, clientMsgID, body, meta, func(r SendResult) { out <- r }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SendFunc queues a message like SendAsync and calls done once with its
+// result instead of sending it on a channel, for programs that send at
+// high rates and would otherwise keep a goroutine per message waiting on
+// the channel. done runs on the client's reader goroutine (or on Run's as
+// the client closes): it must return quickly and must not wait for the
+// client (no Send, Request or receive from Events in it), or reading
+// stalls. When SendFunc returns an error, done is never called.
+func (c *Client) SendFunc(conv, clientMsgID, body string, meta json.RawMessage, done func(SendResult)) error {
+	meta, err := normalizeMeta(meta)
+	if err != nil {
+		return err
+	}
 	if clientMsgID == "" {
 		clientMsgID = newRandomID()
 	}
-	o := &outgoing{conv: conv, clientMsgID: clientMsgID, body: body, meta: meta, done: make(chan sendResult, 1)}
-	out := make(chan SendResult, 1)
+	o := &outgoing{conv: conv, clientMsgID: clientMsgID, body: body, meta: meta, done: done}
 	c.mu.Lock()
 	select {
 	case <-c.done:
 		c.mu.Unlock()
-		return nil, ErrClosed
+		return ErrClosed
 	default:
 	}
 	if len(c.queue) >= c.opts.QueueLimit {
 		c.mu.Unlock()
-		return nil, ErrQueueFull
+		return ErrQueueFull
 	}
 	c.queue = append(c.queue, o)
 	conn := c.conn
 	connected := c.state == StateConnected
 	c.mu.Unlock()
-	go func() { // owned by this send: exits when the send settles
-		r := <-o.done
-		out <- SendResult{Ack: r.ack, Err: r.err}
-	}()
 	if conn != nil && connected {
-		_ = c.flushQueue(context.Background(), conn) // on failure the reconnect resends
+		c.kick(conn) // on failure the reconnect resends
 	}
-	return out, nil
+	return nil
 }
 
 // Request sends one request frame (its ID is assigned here) and returns the

@@ -12,12 +12,12 @@ import (
 type tracker struct {
 	mu      sync.Mutex // Seqs reads from other goroutines
 	held    map[string]int64
-	waiting map[string]map[int64]protocol.Message
+	waiting map[string]map[int64]*protocol.Message
 	limit   int
 }
 
 func newTracker(seqs map[string]int64) *tracker {
-	t := &tracker{held: make(map[string]int64), waiting: make(map[string]map[int64]protocol.Message), limit: 10000}
+	t := &tracker{held: make(map[string]int64), waiting: make(map[string]map[int64]*protocol.Message), limit: 10000}
 	for k, v := range seqs {
 		t.held[k] = v
 	}
@@ -56,9 +56,11 @@ func (t *tracker) track(conv string, seq int64) {
 	}
 }
 
-// accept returns the messages to deliver, in order, and whether a sync is
-// needed from gapAfter (gap true).
-func (t *tracker) accept(m protocol.Message) (deliver []protocol.Message, gapAfter int64, gap bool) {
+// accept appends to deliver the messages to deliver now, in order (m and
+// any held back behind it), and reports whether a sync is needed from
+// gapAfter (gap true). deliver is the caller's reused slice, so the usual
+// case (the next seq, nothing held back) allocates nothing.
+func (t *tracker) accept(m *protocol.Message, deliver []*protocol.Message) (_ []*protocol.Message, gapAfter int64, gap bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	held, ok := t.held[m.Conv]
@@ -66,39 +68,40 @@ func (t *tracker) accept(m protocol.Message) (deliver []protocol.Message, gapAft
 		held = m.Seq - 1
 	}
 	if m.Seq <= held {
-		return nil, 0, false
+		return deliver, 0, false
 	}
 	if m.Seq > held+1 {
 		w := t.waiting[m.Conv]
 		if w == nil {
-			w = make(map[int64]protocol.Message)
+			w = make(map[int64]*protocol.Message)
 			t.waiting[m.Conv] = w
 		}
 		if len(w) < t.limit {
 			w[m.Seq] = m
 		}
 		t.held[m.Conv] = held
-		return nil, held, true
+		return deliver, held, true
 	}
 	deliver = append(deliver, m)
 	held = m.Seq
-	w := t.waiting[m.Conv]
-	for {
-		next, ok := w[held+1]
-		if !ok {
-			break
+	if w := t.waiting[m.Conv]; w != nil {
+		for {
+			next, ok := w[held+1]
+			if !ok {
+				break
+			}
+			deliver = append(deliver, next)
+			delete(w, held+1)
+			held++
 		}
-		deliver = append(deliver, next)
-		delete(w, held+1)
-		held++
-	}
-	for s := range w {
-		if s <= held {
-			delete(w, s)
+		for s := range w {
+			if s <= held {
+				delete(w, s)
+			}
 		}
-	}
-	if len(w) == 0 {
-		delete(t.waiting, m.Conv)
+		if len(w) == 0 {
+			delete(t.waiting, m.Conv)
+		}
 	}
 	t.held[m.Conv] = held
 	return deliver, 0, false
