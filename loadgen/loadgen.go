@@ -67,9 +67,34 @@ type Result struct {
 	ConnectedUsers int
 }
 
-// stamp is the meta every generated message carries.
+// stamp is the meta every generated message carries: {"t":N}, N its send
+// time in Unix nanoseconds.
 type stamp struct {
-	T int64 `json:"t"` // send time, Unix nanoseconds
+	T int64 `json:"t"`
+}
+
+// appendStamp appends the meta of a message sent at t, as json.Marshal of
+// a stamp would encode it.
+func appendStamp(dst []byte, t int64) []byte {
+	dst = append(dst, `{"t":`...)
+	dst = strconv.AppendInt(dst, t, 10)
+	return append(dst, '}')
+}
+
+// parseStamp reads the send time from a message's meta: the form
+// appendStamp writes directly, anything else with encoding/json.
+func parseStamp(meta []byte) (int64, bool) {
+	const prefix = `{"t":`
+	if len(meta) > len(prefix)+1 && string(meta[:len(prefix)]) == prefix && meta[len(meta)-1] == '}' {
+		if t, err := strconv.ParseInt(string(meta[len(prefix):len(meta)-1]), 10, 64); err == nil {
+			return t, true
+		}
+	}
+	var s stamp
+	if json.Unmarshal(meta, &s) != nil {
+		return 0, false
+	}
+	return s.T, true
 }
 
 type user struct {
@@ -282,7 +307,9 @@ func (r *run) makeConversations(ctx context.Context) error {
 }
 
 // send runs user i's sending loop: paced at Rate/Users per second, or
-// closed-loop with Window sends in flight.
+// closed-loop with Window sends in flight. Results arrive through
+// client.SendFunc on the user's reader goroutine, so a send costs no
+// goroutine of its own.
 func (r *run) send(ctx context.Context, i int, u *user) {
 	body := make([]byte, r.cfg.BodySize)
 	for k := range body {
@@ -291,24 +318,33 @@ func (r *run) send(ctx context.Context, i int, u *user) {
 	text := string(body)
 	window := make(chan struct{}, r.cfg.Window)
 	var interval time.Duration
+	pace := time.NewTimer(time.Hour)
+	defer pace.Stop()
+	wait := func(d time.Duration) bool {
+		pace.Reset(d)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-pace.C:
+			return true
+		}
+	}
 	if r.cfg.Rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(len(r.users)) / r.cfg.Rate)
 		// Spread the users' first sends over one interval.
-		sleep(ctx, time.Duration(int64(interval)*int64(i)/int64(len(r.users))))
+		if !wait(time.Duration(int64(interval) * int64(i) / int64(len(r.users)))) {
+			return
+		}
 	}
 	next := time.Now()
 	for n := 0; ctx.Err() == nil; n++ {
 		if interval > 0 {
 			next = next.Add(interval)
-			if d := time.Until(next); d > 0 {
-				sleep(ctx, d)
-			}
-		} else {
-			select {
-			case window <- struct{}{}:
-			case <-ctx.Done():
+			if d := time.Until(next); d > 0 && !wait(d) {
 				return
 			}
+		} else if !acquire(ctx, window) {
+			return
 		}
 		conv := u.direct
 		// A low-discrepancy sequence spreads group sends evenly over time.
@@ -316,21 +352,10 @@ func (r *run) send(ctx context.Context, i int, u *user) {
 			conv = u.group
 		}
 		sentAt := time.Now()
-		meta, _ := json.Marshal(stamp{T: sentAt.UnixNano()})
 		measured := r.measuring.Load()
-		done, err := u.c.SendAsync(conv, "", text, meta)
-		if err != nil {
-			r.errors.Add(1)
+		err := u.c.SendFunc(conv, "", text, appendStamp(nil, sentAt.UnixNano()), func(res client.SendResult) {
 			if interval == 0 {
-				<-window
-			}
-			continue
-		}
-		r.sent.Add(1)
-		go func() { // owned: ends when the send settles (or Run stops the client)
-			res := <-done
-			if interval == 0 {
-				<-window
+				<-window // never blocks: this send holds a slot
 			}
 			if res.Err != nil {
 				if ctx.Err() == nil {
@@ -342,38 +367,67 @@ func (r *run) send(ctx context.Context, i int, u *user) {
 			if measured {
 				r.ack.Record(time.Since(sentAt))
 			}
-		}()
+		})
+		if err != nil {
+			r.errors.Add(1)
+			if interval == 0 {
+				<-window
+			}
+			continue
+		}
+		r.sent.Add(1)
+	}
+}
+
+// acquire takes a slot of window, or reports false when ctx ends first.
+func acquire(ctx context.Context, window chan struct{}) bool {
+	select { // the usual case, without a two-way select
+	case window <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case window <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
 // receive consumes user u's events and records delivery latencies of other
 // users' messages.
 func (r *run) receive(ctx context.Context, u *user) {
+	events := u.c.Events()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-u.c.Events():
-			if !ok {
+		var ev client.Event
+		var ok bool
+		select { // the usual case under load, without a two-way select
+		case ev, ok = <-events:
+		default:
+			select {
+			case <-ctx.Done():
 				return
+			case ev, ok = <-events:
 			}
-			switch {
-			case ev.Message != nil && ev.Message.Sender != u.id:
-				r.delivered.Add(1)
-				if r.measuring.Load() {
-					r.recordDelivery(ev.Message)
-				}
-			case ev.State != nil && ev.State.State == client.StateReconnecting:
-				r.reconn.Add(1)
+		}
+		if !ok {
+			return
+		}
+		switch {
+		case ev.Message != nil && ev.Message.Sender != u.id:
+			r.delivered.Add(1)
+			if r.measuring.Load() {
+				r.recordDelivery(ev.Message)
 			}
+		case ev.State != nil && ev.State.State == client.StateReconnecting:
+			r.reconn.Add(1)
 		}
 	}
 }
 
 func (r *run) recordDelivery(m *protocol.Message) {
-	var s stamp
-	if json.Unmarshal(m.Meta, &s) == nil && s.T > 0 {
-		r.deliver.Record(time.Since(time.Unix(0, s.T)))
+	if t, ok := parseStamp(m.Meta); ok && t > 0 {
+		r.deliver.Record(time.Since(time.Unix(0, t)))
 	}
 }
 
