@@ -28,6 +28,16 @@ type Sink interface {
 	Close(code int, reason string)
 }
 
+// ReplySink is optionally implemented by a Sink that can take a reply on
+// the goroutine running Session.Handle more cheaply than through its queue
+// (for example by writing it at once when nothing is queued ahead of it).
+// Reply keeps Send's order with frames queued before it and reports false
+// as Send does; unlike Send it may block that goroutine while it writes.
+type ReplySink interface {
+	Sink
+	Reply(frame []byte) bool
+}
+
 // FlowSink is optionally implemented by a Sink whose queue can be waited
 // on. Bulk replays (sync, channel resume) then wait for room instead of
 // overflowing the queue and closing the connection as a slow consumer.

@@ -19,11 +19,12 @@ const maxEarly = 256
 // session is one connected device. Handle runs on the transport's reader
 // goroutine; Deliver runs on broker goroutines; mu guards what they share.
 type session struct {
-	svc   *Service
-	id    string
-	ident Identity
-	sink  Sink
-	flow  FlowSink // sink as a FlowSink, nil if it is not one
+	svc     *Service
+	id      string
+	ident   Identity
+	sink    Sink
+	flow    FlowSink  // sink as a FlowSink, nil if it is not one
+	replier ReplySink // sink as a ReplySink, nil if it is not one
 
 	// transient marks a session made by Do for one request: it is never
 	// registered (hub, presence, the service's set) and refuses
@@ -101,6 +102,7 @@ func (s *Service) newSession(id Identity, sink Sink) *session {
 		cursors:    make(map[string]*cursor),
 	}
 	ss.flow, _ = sink.(FlowSink)
+	ss.replier, _ = sink.(ReplySink)
 	return ss
 }
 
@@ -382,7 +384,13 @@ func (ss *session) send(frame []byte) bool {
 	if ss.reply != nil {
 		return ss.reply.Send(frame)
 	}
-	if !ss.sink.Send(frame) {
+	var ok bool
+	if ss.replier != nil {
+		ok = ss.replier.Reply(frame) // send runs on Handle's goroutine
+	} else {
+		ok = ss.sink.Send(frame)
+	}
+	if !ok {
 		ss.slowConsumer()
 		return false
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duplexhq/duplex/auth"
@@ -22,9 +24,68 @@ type wsConn struct {
 	outbox
 	s *Server
 	c *ws.Conn
+
+	// wmu is held by whoever writes to c: the writer goroutine, or the
+	// reader writing a reply at once (Reply). unwritten counts the frames
+	// queued and not yet written; a reply is written at once only when it
+	// is 0, so it never overtakes a frame queued before it.
+	wmu       sync.Mutex
+	unwritten atomic.Int64
 }
 
-var _ chat.FlowSink = (*wsConn)(nil)
+var (
+	_ chat.FlowSink  = (*wsConn)(nil)
+	_ chat.ReplySink = (*wsConn)(nil)
+)
+
+// Send queues frame (see outbox.Send), counting it as unwritten.
+func (w *wsConn) Send(frame []byte) bool {
+	w.unwritten.Add(1)
+	if !w.outbox.Send(frame) {
+		w.unwritten.Add(-1)
+		return false
+	}
+	return true
+}
+
+// SendWait queues frame (see outbox.SendWait), counting it as unwritten.
+func (w *wsConn) SendWait(ctx context.Context, frame []byte) error {
+	w.unwritten.Add(1)
+	err := w.outbox.SendWait(ctx, frame)
+	if err != nil {
+		w.unwritten.Add(-1)
+	}
+	return err
+}
+
+// Reply is called on the reader goroutine (chat.ReplySink). When nothing
+// is queued or being written it writes frame itself, sparing the writer
+// goroutine a wake-up per reply; otherwise it queues frame behind the
+// others. A reply written here may block the reader until WriteTimeout,
+// which only holds back that client's own requests.
+func (w *wsConn) Reply(frame []byte) bool {
+	if w.unwritten.Load() != 0 || !w.wmu.TryLock() {
+		return w.Send(frame)
+	}
+	select {
+	case <-w.done: // closing: the writer owns what is left
+		w.wmu.Unlock()
+		return w.Send(frame)
+	default:
+	}
+	if w.unwritten.Load() != 0 {
+		w.wmu.Unlock()
+		return w.Send(frame)
+	}
+	one := [1][]byte{frame}
+	ok := w.writeBy(one[:], time.Now().Add(w.s.cfg.WriteTimeout))
+	w.wmu.Unlock()
+	if !ok {
+		w.Close(int(ws.StatusAbnormalClosure), "write failed")
+		w.c.CloseNow()
+	}
+	return ok
+}
 
 // handleWS authenticates, upgrades and runs one connection: the reader
 // runs here, the writer in its own goroutine, and both have ended when
@@ -195,7 +256,10 @@ func (w *wsConn) writeLoop() {
 		select {
 		case f := <-w.q:
 			batch = w.fill(append(batch, f))
+			w.wmu.Lock()
 			ok := w.writeBy(batch, time.Now().Add(w.s.cfg.WriteTimeout))
+			w.wmu.Unlock()
+			w.unwritten.Add(-int64(len(batch)))
 			clear(batch) // the frames are garbage once written
 			batch = batch[:0]
 			if !ok {
@@ -211,11 +275,13 @@ func (w *wsConn) writeLoop() {
 			w.mu.Lock()
 			code, reason := w.code, w.reason
 			w.mu.Unlock()
+			w.wmu.Lock() // a reply being written goes out whole first
 			if code != protocol.CloseSlowConsumer {
 				w.flush(batch)
 			}
 			w.c.SetWriteDeadline(time.Now().Add(w.s.cfg.WriteTimeout))
 			w.c.Close(ws.StatusCode(code), reason)
+			w.wmu.Unlock()
 			return
 		}
 	}
