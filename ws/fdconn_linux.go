@@ -59,18 +59,18 @@ type fdConn struct {
 	raddr   net.Addr
 }
 
-// takeFD takes nc's descriptor over, if nc is a TCP or Unix connection (a
-// wrapper with buffered state of its own, such as TLS, cannot be read
-// underneath). On success nc is closed and the returned fdConn replaces it.
-func takeFD(nc net.Conn) (*fdConn, bool) {
+// takeFD takes nc's descriptor over into f, if nc is a TCP or Unix
+// connection (a wrapper with buffered state of its own, such as TLS,
+// cannot be read underneath). On success nc is closed and f replaces it.
+func takeFD(nc net.Conn, f *fdConn) bool {
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 	default:
-		return nil, false
+		return false
 	}
 	raw, err := nc.(syscall.Conn).SyscallConn()
 	if err != nil {
-		return nil, false
+		return false
 	}
 	nfd := -1
 	cerr := raw.Control(func(fd uintptr) {
@@ -80,14 +80,14 @@ func takeFD(nc net.Conn) (*fdConn, bool) {
 		}
 	})
 	if cerr != nil || nfd < 0 {
-		return nil, false
+		return false
 	}
 	// The duplicate shares the open file description, which the net
 	// package made non-blocking.
-	f := &fdConn{fd: nfd, network: nc.LocalAddr().Network(), laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
+	f.fd, f.network, f.laddr, f.raddr = nfd, nc.LocalAddr().Network(), nc.LocalAddr(), nc.RemoteAddr()
 	f.state.Store(1)
 	nc.Close() // deregisters the original from the runtime's netpoller
-	return f, true
+	return true
 }
 
 // incref takes a reference for an operation; false once closed.

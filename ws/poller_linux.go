@@ -31,8 +31,8 @@ import (
 	"unsafe"
 )
 
-// rawConn is how a Poller reaches a connection's descriptor.
-type rawConn = *fdConn
+// pollFD is a polled connection's descriptor, part of its eventConn.
+type pollFD = fdConn
 
 // epollET is EPOLLET as a uint32 (the syscall constant is negative on some
 // platforms).
@@ -106,23 +106,19 @@ func (s *pollerSys) start(p *Poller) error {
 	return nil
 }
 
-// rawConn takes c's descriptor over (see fdConn), if it has one, and
-// makes the fdConn c's net.Conn. Writers are held off meanwhile by
-// frameMu; if a writer holds it, c is not taken over (it is served by a
-// goroutine instead).
-func (s *pollerSys) rawConn(c *Conn) (rawConn, bool) {
+// takeOver takes c's descriptor over into f (see fdConn), if it has one,
+// and makes f c's net.Conn. Writers are held off meanwhile by frameMu; if
+// a writer holds it, c is not taken over (it is served by a goroutine
+// instead).
+func (s *pollerSys) takeOver(c *Conn, f *fdConn) bool {
 	select {
 	case c.frameMu <- struct{}{}:
 	default:
-		return nil, false
+		return false
 	}
 	defer func() { <-c.frameMu }()
-	if c.isClosed() {
-		return nil, false
-	}
-	f, ok := takeFD(c.nc)
-	if !ok {
-		return nil, false
+	if c.isClosed() || !takeFD(c.nc, f) {
+		return false
 	}
 	c.ncMu.Lock()
 	c.nc = f
@@ -132,7 +128,7 @@ func (s *pollerSys) rawConn(c *Conn) (rawConn, bool) {
 		// closeTCP ran meanwhile and may have closed the original only.
 		f.Close()
 	}
-	return f, true
+	return true
 }
 
 func eventFor(id uint64) syscall.EpollEvent {
@@ -141,7 +137,7 @@ func eventFor(id uint64) syscall.EpollEvent {
 
 // register adds c to the epoll instance.
 func (s *pollerSys) register(c *Conn) error {
-	f := c.ev.raw
+	f := &c.ev.fd
 	if !f.incref() {
 		return net.ErrClosed
 	}
@@ -156,7 +152,7 @@ func (s *pollerSys) register(c *Conn) error {
 // rearm re-raises c's event while input is pending. The reference held
 // meanwhile keeps a concurrent close from making us modify a reused number.
 func (s *pollerSys) rearm(c *Conn, w *worker) error {
-	f := c.ev.raw
+	f := &c.ev.fd
 	if !f.incref() {
 		return net.ErrClosed
 	}
@@ -266,7 +262,7 @@ func (w *worker) run() {
 // after readsPerTurn full reads.
 func (w *worker) readAll(c *Conn) (more bool) {
 	ev := c.ev
-	f := ev.raw
+	f := &ev.fd
 	for range readsPerTurn {
 		if !f.incref() {
 			return false // closed

@@ -7,7 +7,7 @@ package ws
 
 import "errors"
 
-type rawConn = struct{}
+type pollFD = struct{}
 
 type pollerSys struct{}
 
@@ -17,7 +17,7 @@ type worker struct{}
 var errNoPoller = errors.New("ws: poller: not supported on this platform")
 
 func (s *pollerSys) start(*Poller) error           { return nil }
-func (s *pollerSys) rawConn(*Conn) (rawConn, bool) { return rawConn{}, false }
+func (s *pollerSys) takeOver(*Conn, *pollFD) bool { return false }
 func (s *pollerSys) register(*Conn) error          { return errNoPoller }
 func (s *pollerSys) rearm(*Conn, *worker) error    { return errNoPoller }
 func (s *pollerSys) wake()                         {}

@@ -132,12 +132,11 @@ func (p *Poller) Serve(c *Conn, h Handler) error {
 		c.reading.Store(false)
 		return errors.New("ws: serve: the connection was already read with Reader or Read")
 	}
-	raw, ok := p.sys.rawConn(c)
-	var ev *eventConn
+	// Set up before the Conn is published in p.conns, where workers
+	// find it.
+	ev := &eventConn{p: p, h: h}
+	ok := p.sys.takeOver(c, &ev.fd)
 	if ok {
-		// Set up before the Conn is published in p.conns, where workers
-		// find it.
-		ev = &eventConn{p: p, h: h, raw: raw}
 		ev.state.Store(connBusy) // until registered: closeTCP leaves finishing to register
 		c.ev = ev
 	}
@@ -243,7 +242,7 @@ const (
 type eventConn struct {
 	p     *Poller
 	h     Handler
-	raw   rawConn
+	fd    pollFD // the descriptor, owned by the Poller (fdconn_linux.go)
 	id    uint64
 	state atomic.Int32
 	hup   atomic.Bool // the peer's end of input was signalled (poller_linux.go)
