@@ -53,7 +53,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 			b.SetParallelism(benchSenders / runtime.GOMAXPROCS(0))
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0, frames0 := processCPU(), s.Stats().WALFrames
 			b.RunParallel(func(pb *testing.PB) {
 				w := int(worker.Add(1))
 				buf := make([]byte, 0, 32)
@@ -78,6 +78,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 			if st := s.Stats(); st.Batches > 0 {
 				b.ReportMetric(float64(st.Writes)/float64(st.Batches), "writes/batch")
+				b.ReportMetric(float64(st.WALFrames-frames0)/float64(b.N), "walpages/op")
 			}
 		})
 	}

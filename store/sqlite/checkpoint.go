@@ -142,6 +142,7 @@ func (w *writer) countFrames() {
 		}
 		n, _, err := st.Status(msqlite.DBStatusCacheWrite, true)
 		w.wal.frames += int64(n)
+		w.walFramesTotal.Add(uint64(n))
 		return err
 	})
 	if w.wal.frames >= w.wal.soft && !w.wal.asked {

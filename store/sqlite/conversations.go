@@ -12,7 +12,14 @@ import (
 	"github.com/duplexhq/duplex/store"
 )
 
-const conversationColumns = "id, kind, title, created_by, created_at, last_seq"
+// conversationColumns selects a conversation row (from conversations c).
+// last_seq is the newest message's seq: only the writer appends, and in
+// the same transaction, so it is exact in any snapshot.
+const conversationColumns = "c.id, c.kind, c.title, c.created_by, c.created_at, " + lastSeqOf
+
+// lastSeqOf is the seq of conversation c's newest message, 0 if none: one
+// seek to the end of its range of the messages primary key.
+const lastSeqOf = "COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.conversation_id = c.id), 0)"
 
 // directKey identifies the unordered pair {a, b}. The length prefix keeps
 // pairs distinct whatever bytes the user IDs contain.
@@ -34,7 +41,7 @@ func (s *Store) CreateDirect(ctx context.Context, a, b string) (store.Conversati
 	key := directKey(a, b)
 	// Almost always the pair already has its conversation: answer from a
 	// reader without queueing behind writes.
-	st, err := s.readStmt(ctx, "SELECT "+conversationColumns+" FROM conversations WHERE direct_key = ?")
+	st, err := s.readStmt(ctx, "SELECT "+conversationColumns+" FROM conversations c WHERE c.direct_key = ?")
 	if err != nil {
 		return store.Conversation{}, err
 	}
@@ -43,7 +50,7 @@ func (s *Store) CreateDirect(ctx context.Context, a, b string) (store.Conversati
 		return c, wrap(err, "create direct")
 	}
 	err = s.w.exec(ctx, func(w *writer) error {
-		st, err := w.stmt("SELECT " + conversationColumns + " FROM conversations WHERE direct_key = ?")
+		st, err := w.stmt("SELECT " + conversationColumns + " FROM conversations c WHERE c.direct_key = ?")
 		if err != nil {
 			return err
 		}
@@ -102,9 +109,9 @@ func (w *writer) insertConversation(c store.Conversation, directKey string) erro
 	if directKey != "" {
 		key = directKey
 	}
-	_, err := w.execStmt(`INSERT INTO conversations (id, kind, title, created_by, created_at, last_seq, last_at, direct_key)
-		VALUES (?, ?, ?, ?, ?, 0, ?, ?)`,
-		c.ID, string(c.Kind), c.Title, c.CreatedBy, c.CreatedAt.UnixNano(), c.CreatedAt.UnixNano(), key)
+	_, err := w.execStmt(`INSERT INTO conversations (id, kind, title, created_by, created_at, direct_key)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		c.ID, string(c.Kind), c.Title, c.CreatedBy, c.CreatedAt.UnixNano(), key)
 	return err
 }
 
@@ -117,7 +124,7 @@ func (w *writer) insertMember(convID, userID string, role store.Role, t time.Tim
 // groupFor checks, inside the writer, that convID is a group.
 func (w *writer) groupFor(convID string) (lastSeq int64, err error) {
 	var kind string
-	err = w.queryRow("SELECT kind, last_seq FROM conversations WHERE id = ?", []any{convID}, &kind, &lastSeq)
+	err = w.queryRow("SELECT c.kind, "+lastSeqOf+" FROM conversations c WHERE c.id = ?", []any{convID}, &kind, &lastSeq)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, store.ErrNotFound
@@ -185,7 +192,7 @@ func (s *Store) Conversation(ctx context.Context, convID string) (store.Conversa
 	if err := s.readable(); err != nil {
 		return store.Conversation{}, err
 	}
-	st, err := s.readStmt(ctx, "SELECT "+conversationColumns+" FROM conversations WHERE id = ?")
+	st, err := s.readStmt(ctx, "SELECT "+conversationColumns+" FROM conversations c WHERE c.id = ?")
 	if err != nil {
 		return store.Conversation{}, err
 	}
@@ -242,13 +249,16 @@ func (s *Store) Conversations(ctx context.Context, userID string) ([]store.UserC
 		return nil, wrap(err, "conversations of "+userID)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.kind, c.title, c.created_by, c.created_at, c.last_seq,
+	// Most recently active first: the newest message's time, or the
+	// conversation's creation for one without messages.
+	rows, err := tx.QueryContext(ctx, `SELECT `+conversationColumns+`,
 			m.role, m.delivered_seq, m.read_seq,
 			(SELECT count(*) FROM messages x
 				WHERE x.conversation_id = c.id AND x.seq > m.read_seq AND x.sender <> m.user_id)
 		FROM members m JOIN conversations c ON c.id = m.conversation_id
 		WHERE m.user_id = ?
-		ORDER BY c.last_at DESC, c.id`, userID)
+		ORDER BY COALESCE((SELECT x.created_at FROM messages x WHERE x.conversation_id = c.id
+			ORDER BY x.seq DESC LIMIT 1), c.created_at) DESC, c.id`, userID)
 	if err != nil {
 		return nil, wrap(err, "conversations of "+userID)
 	}

@@ -18,15 +18,17 @@
 // all that are waiting, up to Options.MaxBatch, in one transaction, then
 // answers each caller. The commit cost (WAL write, and fsync at
 // DurabilityFull) is thus shared by the batch, and sequence numbers are
-// assigned by a single goroutine: each Append inserts the message with the
-// conversation's last_seq+1, and the conversation's last_seq is written in
-// the same transaction (once per conversation per batch). A unique index on
-// (conversation_id, sender, client_msg_id) makes retries idempotent.
+// assigned by a single goroutine: each Append inserts the message with its
+// conversation's newest seq + 1. A conversation's newest seq (LastSeq) is
+// not stored separately: it is read from its newest message (one seek), so
+// an append writes no other row. A unique index on (conversation_id,
+// sender, client_msg_id) makes retries idempotent.
 //
-// Because only the writer changes sequence numbers and memberships, it
-// keeps both in memory between batches (dropping them after a rollback or
-// a membership change), so an append costs one INSERT. The consequence:
-// a database file must be written by one Store, in one process, at a time.
+// Because only the writer appends and changes memberships, it keeps each
+// conversation's newest seq and its members in memory between batches
+// (dropping them after a rollback or a membership change), so an append
+// costs one INSERT. The consequence: a database file must be written by
+// one Store, in one process, at a time.
 //
 // A caller's failure (not a member, conflict) affects only that caller:
 // non-append writes run in a savepoint each. An SQLite failure (I/O error,

@@ -88,7 +88,7 @@ func (w *writer) appendOne(r *request) error {
 		}
 		return fmt.Errorf("sqlite: append to %q: insert ignored without a duplicate", m.ConversationID)
 	}
-	w.advance(cs, t.UnixNano())
+	cs.lastSeq = seq
 	r.out = store.Message{ConversationID: m.ConversationID, Seq: seq, Sender: m.Sender,
 		ClientMsgID: m.ClientMsgID, Body: m.Body, Meta: m.Meta, CreatedAt: t}
 	return nil
@@ -206,7 +206,7 @@ func (s *Store) messages(ctx context.Context, query, convID string, bound int64,
 // MarkDelivered implements store.Store.
 func (s *Store) MarkDelivered(ctx context.Context, userID, convID string, seq int64) (int64, error) {
 	return s.mark(ctx, userID, convID, seq, `UPDATE members
-		SET delivered_seq = MAX(delivered_seq, MIN(?1, (SELECT last_seq FROM conversations WHERE id = ?2)))
+		SET delivered_seq = MAX(delivered_seq, MIN(?1, `+lastSeqOfParam+`))
 		WHERE conversation_id = ?2 AND user_id = ?3 RETURNING delivered_seq`)
 }
 
@@ -215,10 +215,15 @@ func (s *Store) MarkRead(ctx context.Context, userID, convID string, seq int64) 
 	// In an UPDATE every right-hand side sees the old row, so the new
 	// delivered cursor is computed from the same clamped target.
 	return s.mark(ctx, userID, convID, seq, `UPDATE members
-		SET read_seq = MAX(read_seq, MIN(?1, (SELECT last_seq FROM conversations WHERE id = ?2))),
-		    delivered_seq = MAX(delivered_seq, read_seq, MIN(?1, (SELECT last_seq FROM conversations WHERE id = ?2)))
+		SET read_seq = MAX(read_seq, MIN(?1, `+lastSeqOfParam+`)),
+		    delivered_seq = MAX(delivered_seq, read_seq, MIN(?1, `+lastSeqOfParam+`))
 		WHERE conversation_id = ?2 AND user_id = ?3 RETURNING read_seq`)
 }
+
+// lastSeqOfParam is lastSeqOf for the conversation bound to ?2. The
+// writer runs it inside its transaction, so it counts the appends of the
+// current batch too.
+const lastSeqOfParam = "COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.conversation_id = ?2), 0)"
 
 func (s *Store) mark(ctx context.Context, userID, convID string, seq int64, query string) (int64, error) {
 	if userID == "" || convID == "" {

@@ -63,6 +63,15 @@ CREATE TABLE channel_messages (
 	PRIMARY KEY (channel, pos)
 );
 `,
+	// 2: a conversation's newest seq and activity time are read from its
+	// newest message instead of being written to its row by every batch of
+	// appends (a row rewrite and a WAL page per conversation per batch).
+	// last_seq always equalled MAX(seq) of the conversation's messages
+	// (both were written in the same transaction), so nothing is lost.
+	`
+ALTER TABLE conversations DROP COLUMN last_seq;
+ALTER TABLE conversations DROP COLUMN last_at;
+`,
 }
 
 // migrate brings the database on conn up to len(list), one transaction per

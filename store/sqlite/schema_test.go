@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/duplexhq/duplex/store"
 )
 
 func rawConn(t *testing.T) *sql.Conn {
@@ -117,5 +119,66 @@ func TestOpenOptions(t *testing.T) {
 			s.Close()
 			t.Errorf("%s: Open succeeded", tc.name)
 		}
+	}
+}
+
+// TestMigrateFromV1: a database written before migration 2 (last_seq and
+// last_at stored in conversations) opens with its sequence numbers,
+// activity order and idempotency keys intact, and appends continue from
+// its newest seq.
+func TestMigrateFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, conn, migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	// Two conversations of a and b: "old" has 3 messages, "new" (created
+	// earlier, active later) has 2.
+	for _, q := range []string{
+		`INSERT INTO conversations (id, kind, title, created_by, created_at, last_seq, last_at, direct_key)
+			VALUES ('old', 'group', 't', 'a', 100, 3, 300, NULL), ('new', 'group', 't', 'a', 50, 2, 400, NULL)`,
+		`INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES
+			('old', 'a', 'owner', 100), ('old', 'b', 'member', 100), ('new', 'a', 'owner', 50), ('new', 'b', 'member', 50)`,
+		`INSERT INTO messages (conversation_id, seq, sender, client_msg_id, body, created_at) VALUES
+			('old', 1, 'a', 'o1', 'x', 100), ('old', 2, 'a', 'o2', 'x', 200), ('old', 3, 'b', '', 'x', 300),
+			('new', 1, 'a', 'n1', 'x', 350), ('new', 2, 'a', 'n2', 'x', 400)`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	db.Close()
+
+	s, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for id, want := range map[string]int64{"old": 3, "new": 2} {
+		if c, err := s.Conversation(ctx, id); err != nil || c.LastSeq != want {
+			t.Errorf("conversation %s: LastSeq %d, %v; want %d", id, c.LastSeq, err, want)
+		}
+	}
+	ucs, err := s.Conversations(ctx, "b")
+	if err != nil || len(ucs) != 2 || ucs[0].ID != "new" || ucs[0].LastSeq != 2 || ucs[1].LastSeq != 3 || ucs[1].Unread != 2 {
+		t.Errorf("Conversations(b) = %+v, %v; want new (LastSeq 2) then old (LastSeq 3, 2 unread)", ucs, err)
+	}
+	if m, dup, err := s.Append(ctx, store.NewMessage{ConversationID: "old", Sender: "a", ClientMsgID: "o2", Body: "x"}); err != nil || !dup || m.Seq != 2 {
+		t.Errorf("retry of o2 = seq %d dup %v, %v; want seq 2 dup", m.Seq, dup, err)
+	}
+	if m, dup, err := s.Append(ctx, store.NewMessage{ConversationID: "old", Sender: "a", ClientMsgID: "o4", Body: "x"}); err != nil || dup || m.Seq != 4 {
+		t.Errorf("new append = seq %d dup %v, %v; want seq 4", m.Seq, dup, err)
+	}
+	if got, err := s.MarkRead(ctx, "b", "old", 99); err != nil || got != 4 {
+		t.Errorf("MarkRead clamped to %d, %v; want 4", got, err)
 	}
 }

@@ -303,11 +303,15 @@ type Stats struct {
 	Batches uint64 // transactions the writer ran (one commit each)
 	Writes  uint64 // write requests in them; Writes/Batches is the mean batch
 	Queued  int    // write requests waiting now (bounded by Options.QueueLen)
+	// WALFrames counts the pages commits wrote to the WAL: the I/O cost of
+	// writes (WALFrames/Writes is pages per write).
+	WALFrames uint64
 }
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Batches: s.w.batches.Load(), Writes: s.w.writes.Load(), Queued: len(s.w.queue)}
+	return Stats{Batches: s.w.batches.Load(), Writes: s.w.writes.Load(), Queued: len(s.w.queue),
+		WALFrames: s.w.walFramesTotal.Load()}
 }
 
 // readStmt returns the reader-pool statement for query, preparing it once;

@@ -47,22 +47,22 @@ type writer struct {
 	stopOnce sync.Once
 
 	// Statements prepared on conn, used by every batch.
-	begin, commit, rollback             *sql.Stmt
-	savepoint, release, rollbackTo      *sql.Stmt
-	findDup, readSeq, insertMsg, setSeq *sql.Stmt
-	convExists, memberExists            *sql.Stmt
-	walRestart                          *sql.Stmt
+	begin, commit, rollback        *sql.Stmt
+	savepoint, release, rollbackTo *sql.Stmt
+	findDup, readSeq, insertMsg    *sql.Stmt
+	convExists, memberExists       *sql.Stmt
+	walRestart                     *sql.Stmt
 
 	ckpt *checkpointer // told after each commit
 	wal  walState
 	opts Options
 
 	batches, writes atomic.Uint64 // committed or failed, for Stats
+	walFramesTotal  atomic.Uint64 // for Stats
 
-	// convs caches per-conversation state for Append (see convState);
-	// dirty lists the entries with unflushed appends. Writer goroutine only.
+	// convs caches per-conversation state for Append (see convState).
+	// Writer goroutine only.
 	convs map[string]*convState
-	dirty []*convState
 
 	// cache holds the statements of the less frequent writes, prepared on
 	// first use. Only the writer goroutine touches it.
@@ -103,11 +103,10 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 		// Plain single-row statements: INSERT ... SELECT or RETURNING would
 		// make SQLite open a statement journal and an ephemeral table on
 		// every append.
-		{&w.readSeq, "SELECT last_seq FROM conversations WHERE id = ?"},
+		{&w.readSeq, "SELECT " + lastSeqOf + " FROM conversations c WHERE c.id = ?"},
 		{&w.insertMsg, `INSERT INTO messages (conversation_id, seq, sender, client_msg_id, body, meta, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (conversation_id, sender, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`},
-		{&w.setSeq, "UPDATE conversations SET last_seq = ?, last_at = ? WHERE id = ?"},
 		{&w.convExists, "SELECT kind FROM conversations WHERE id = ?"},
 		{&w.memberExists, "SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?"},
 		{&w.walRestart, "PRAGMA wal_checkpoint(RESTART)"},
@@ -284,10 +283,6 @@ func (w *writer) runBatch(batch []*request) {
 			return
 		}
 	}
-	if err := w.flush(); err != nil {
-		w.abort(batch, err)
-		return
-	}
 	if _, err := w.commit.ExecContext(bg); err != nil {
 		w.abort(batch, fmt.Errorf("sqlite: commit: %w", err))
 		return
@@ -297,9 +292,6 @@ func (w *writer) runBatch(batch []*request) {
 }
 
 func (w *writer) runOp(r *request) error {
-	if err := w.flush(); err != nil {
-		return err
-	}
 	if r.conv != "" {
 		defer w.forget(r.conv)
 	}
@@ -340,7 +332,7 @@ func (w *writer) close() error {
 	<-w.exited
 	var errs []error
 	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release,
-		w.rollbackTo, w.findDup, w.readSeq, w.insertMsg, w.setSeq, w.convExists, w.memberExists, w.walRestart} {
+		w.rollbackTo, w.findDup, w.readSeq, w.insertMsg, w.convExists, w.memberExists, w.walRestart} {
 		errs = append(errs, st.Close())
 	}
 	for _, st := range w.cache {
