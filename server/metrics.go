@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync"
 	"time"
 
 	"github.com/duplexhq/duplex/chat"
@@ -27,6 +28,10 @@ type Metrics struct {
 	sendToAck     prometheus.Histogram
 	sendToDeliver prometheus.Histogram
 	storeLatency  *prometheus.HistogramVec
+	// storeOps caches storeLatency's observer per op (a handful of Store
+	// method names): two store calls per message would otherwise hash the
+	// label and look it up under the vector's lock each time.
+	storeOps sync.Map // op string -> prometheus.Observer
 }
 
 // latencyBuckets span 100µs to ~3s: an fsync-per-commit store sits in the
@@ -111,5 +116,9 @@ func (m *Metrics) Drop(reason string) { m.drops.WithLabelValues(reason).Inc() }
 
 // StoreLatency records the latency of one store operation.
 func (m *Metrics) StoreLatency(op string, d time.Duration) {
-	m.storeLatency.WithLabelValues(op).Observe(d.Seconds())
+	o, ok := m.storeOps.Load(op)
+	if !ok {
+		o, _ = m.storeOps.LoadOrStore(op, m.storeLatency.WithLabelValues(op))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }

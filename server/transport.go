@@ -31,6 +31,7 @@ type wsConn struct {
 	// is 0, so it never overtakes a frame queued before it.
 	wmu       sync.Mutex
 	unwritten atomic.Int64
+	deadline  time.Time // write deadline last set on c; guarded by wmu
 }
 
 var (
@@ -78,7 +79,7 @@ func (w *wsConn) Reply(frame []byte) bool {
 		return w.Send(frame)
 	}
 	one := [1][]byte{frame}
-	ok := w.writeBy(one[:], time.Now().Add(w.s.cfg.WriteTimeout))
+	ok := w.writeBy(one[:], w.nextDeadline())
 	w.wmu.Unlock()
 	if !ok {
 		w.Close(int(ws.StatusAbnormalClosure), "write failed")
@@ -257,7 +258,7 @@ func (w *wsConn) writeLoop() {
 		case f := <-w.q:
 			batch = w.fill(append(batch, f))
 			w.wmu.Lock()
-			ok := w.writeBy(batch, time.Now().Add(w.s.cfg.WriteTimeout))
+			ok := w.writeBy(batch, w.nextDeadline())
 			w.wmu.Unlock()
 			w.unwritten.Add(-int64(len(batch)))
 			clear(batch) // the frames are garbage once written
@@ -319,11 +320,27 @@ func (w *wsConn) flush(batch [][]byte) {
 	}
 }
 
+// nextDeadline is the write deadline of the next write: WriteTimeout
+// from now, except that a deadline set less than a tenth of WriteTimeout
+// ago is kept, which spares re-arming the connection's timer for every
+// write under load (a write then gets at least 0.9 WriteTimeout). The
+// caller holds wmu.
+func (w *wsConn) nextDeadline() time.Time {
+	now := time.Now()
+	if w.deadline.Sub(now) >= w.s.cfg.WriteTimeout*9/10 {
+		return w.deadline
+	}
+	return now.Add(w.s.cfg.WriteTimeout)
+}
+
 // writeBy writes the frames of batch, one message each, in one batched
 // write; a deadline on the connection rather than a context per write
 // keeps the hot path free of allocations.
 func (w *wsConn) writeBy(batch [][]byte, deadline time.Time) bool {
-	w.c.SetWriteDeadline(deadline)
+	if !deadline.Equal(w.deadline) {
+		w.c.SetWriteDeadline(deadline)
+		w.deadline = deadline
+	}
 	if err := w.c.WriteBatch(context.Background(), ws.MessageText, batch); err != nil {
 		return false
 	}
