@@ -100,7 +100,7 @@ type Conn struct {
 	isDone    atomic.Bool // set right before closed is closed: a cheaper test than receiving from it
 	closeOnce sync.Once
 	ncMu      sync.Mutex // orders closeTCP and a Poller replacing nc (fdconn_linux.go)
-	cause     error // why closeTCP was called, when not by Close; set before closed is closed
+	cause     error      // why closeTCP was called, when not by Close; set before closed is closed
 
 	pingMu sync.Mutex
 	pings  map[uint64]chan struct{}
