@@ -85,9 +85,24 @@ type Options struct {
 	// close the connection as a slow consumer; nothing is lost, the client
 	// resumes).
 	EventBuffer int
+	// OnEvent, if set, is called with every event instead of sending it on
+	// Events (which then only closes when Run returns), in the same order,
+	// one call at a time, from the client's reader (or from Run for state
+	// changes). It saves a channel hand-off and a goroutine wake-up per
+	// event; like SendFunc's done, it must return quickly and must not wait
+	// for the client, since reading waits for it.
+	OnEvent func(Event)
 
 	// Dial customises the WebSocket dial (headers, TLS, compression).
-	Dial   *ws.DialOptions
+	Dial *ws.DialOptions
+	// Poller, if set, reads the connection on the Poller's workers instead
+	// of on a goroutine of this client: for programs that run many clients
+	// (load generators, bots), where a goroutine blocked in read per
+	// connection costs a wake-up and an empty read system call per frame.
+	// Frames are then handled on a worker shared with the Poller's other
+	// connections, so an application slow to drain Events holds all of
+	// them up. The Poller must outlive Run.
+	Poller *ws.Poller
 	Logger *slog.Logger
 }
 
@@ -149,6 +164,7 @@ type Client struct {
 	mu       sync.Mutex // guards the fields below
 	conn     *ws.Conn
 	state    State
+	closed   bool // Run is ending: no more sends are queued
 	user     string
 	pending  map[string]chan reply // request id -> its reply
 	queue    []*outgoing           // sends not yet acknowledged, in order
@@ -224,7 +240,8 @@ func New(opts Options) *Client {
 	}
 }
 
-// Events delivers what happens, in order. It is closed when Run returns.
+// Events delivers what happens, in order (unless Options.OnEvent takes the
+// events). It is closed when Run returns.
 func (c *Client) Events() <-chan Event { return c.events }
 
 // State returns the current connection state.
@@ -369,7 +386,11 @@ func (c *Client) connectOnce(ctx context.Context, attempt *int) (code int, reaso
 		defer wg.Done()
 		c.heartbeat(connCtx, conn)
 	}()
-	err = c.readLoop(connCtx, conn, attempt)
+	if c.opts.Poller != nil {
+		err = c.servePolled(connCtx, conn, attempt)
+	} else {
+		err = c.readLoop(connCtx, conn, attempt)
+	}
 	stop()
 	conn.CloseNow()
 	wg.Wait()
@@ -406,6 +427,7 @@ func (c *Client) dropConnection(conn *ws.Conn) {
 // shutdown fails everything still waiting once Run returns.
 func (c *Client) shutdown() {
 	c.mu.Lock()
+	c.closed = true
 	queue := c.queue
 	c.queue = nil
 	c.mu.Unlock()
@@ -461,6 +483,10 @@ func (c *Client) setState(s State, code int, delay time.Duration, err error) {
 // shutdown); when the buffer is full the state event is dropped, the state
 // itself stays readable through State.
 func (c *Client) emitNow(ev Event) {
+	if c.opts.OnEvent != nil {
+		c.opts.OnEvent(ev)
+		return
+	}
 	select {
 	case c.events <- ev:
 	default:
@@ -469,6 +495,10 @@ func (c *Client) emitNow(ev Event) {
 
 // emit queues an event, waiting while the application is behind.
 func (c *Client) emit(ctx context.Context, ev Event) error {
+	if c.opts.OnEvent != nil {
+		c.opts.OnEvent(ev)
+		return nil
+	}
 	select { // the usual case, without a two-way select
 	case c.events <- ev:
 		return nil

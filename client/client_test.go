@@ -419,3 +419,119 @@ func TestHeartbeatDropsSilentConnection(t *testing.T) {
 		break
 	}
 }
+
+// TestPolledClients: clients read by a shared ws.Poller deliver in order,
+// and keep their queue across a server restart (the reconnect goes through
+// the Poller again).
+func TestPolledClients(t *testing.T) {
+	poller, err := ws.NewPoller(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poller.Close()
+	env := testserver.Start(t, testserver.Options{Chat: chat.Config{RatePerSecond: 1000, RateBurst: 1000}})
+	start := func(user string) *client.Client {
+		c := client.New(client.Options{URL: env.WSURL(), Token: env.Token(user), Poller: poller,
+			BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); c.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		waitState(t, c, client.StateConnected)
+		return c
+	}
+	alice, bob := start("alice"), start("bob")
+	conv := direct(t, alice, "bob")
+	const n = 50
+	for i := range n {
+		if _, err := alice.SendAsync(conv.ID, "", fmt.Sprintf("m%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range messages(t, bob, conv.ID, n) {
+		if m.Body != fmt.Sprintf("m%d", i) {
+			t.Fatalf("message %d = %+v", i, m)
+		}
+	}
+	if err := env.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, alice, client.StateReconnecting)
+	ch, err := alice.SendAsync(conv.ID, "", "queued", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-ch:
+		if r.Err != nil || r.Ack.Seq != n+1 {
+			t.Fatalf("queued send: ack %+v err %v", r.Ack, r.Err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("queued send was never acknowledged")
+	}
+	if got := messages(t, bob, conv.ID, 1); got[0].Body != "queued" {
+		t.Fatalf("bob got %+v after the restart", got[0])
+	}
+}
+
+// TestOnEvent: with Options.OnEvent the events go to the callback, in
+// order and once each, and the Events channel only closes.
+func TestOnEvent(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	alice, _ := run(t, env, "alice", nil)
+	var mu sync.Mutex
+	var got []protocol.Message
+	var states []client.State
+	bob := client.New(client.Options{URL: env.WSURL(), Token: env.Token("bob"), OnEvent: func(ev client.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ev.Message != nil:
+			got = append(got, *ev.Message)
+		case ev.State != nil:
+			states = append(states, ev.State.State)
+		}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); bob.Run(ctx) }()
+	waitState(t, bob, client.StateConnected)
+	conv := direct(t, alice, "bob")
+	const n = 20
+	for i := range n {
+		if _, err := alice.Send(context.Background(), conv.ID, "", fmt.Sprintf("m%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		k := len(got)
+		mu.Unlock()
+		if k >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if _, open := <-bob.Events(); open {
+		t.Fatal("Events carried an event although OnEvent was set")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n {
+		t.Fatalf("OnEvent got %d messages, want %d", len(got), n)
+	}
+	for i, m := range got {
+		if m.Seq != int64(i+1) || m.Body != fmt.Sprintf("m%d", i) {
+			t.Fatalf("message %d = %+v", i, m)
+		}
+	}
+	if len(states) < 2 || states[0] != client.StateConnected || states[len(states)-1] != client.StateClosed {
+		t.Fatalf("states %v, want connected first and closed last", states)
+	}
+}

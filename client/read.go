@@ -34,19 +34,60 @@ func (c *Client) readLoop(ctx context.Context, conn *ws.Conn, attempt *int) erro
 		if err != nil {
 			return err
 		}
-		c.lastRead.Store(sinceStart())
-		if typ != ws.MessageText {
-			continue
-		}
-		if c.dec.decode(p, &c.wire) {
-			err = c.handleWire(ctx, conn, &c.wire, p, attempt)
-		} else {
-			err = c.handleJSON(ctx, conn, p, attempt)
-		}
-		if err != nil {
+		if err := c.handle(ctx, conn, typ, p, attempt); err != nil {
 			return err
 		}
 	}
+}
+
+// servePolled hands conn to Options.Poller and waits until it has ended;
+// the Poller's workers then do what readLoop does, one frame at a time.
+func (c *Client) servePolled(ctx context.Context, conn *ws.Conn, attempt *int) error {
+	h := &polled{c: c, ctx: ctx, attempt: attempt, done: make(chan struct{})}
+	if err := c.opts.Poller.Serve(conn, h); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	<-h.done
+	return h.err
+}
+
+// polled is the ws.Handler of a connection read by a Poller. Its calls for
+// one connection never overlap, and OnClose comes last.
+type polled struct {
+	c       *Client
+	ctx     context.Context
+	attempt *int
+	err     error // the first error: a handling error, or the end of the connection
+	done    chan struct{}
+}
+
+func (h *polled) OnMessage(conn *ws.Conn, typ ws.MessageType, p []byte) {
+	if h.err != nil {
+		return // closing after a handling error
+	}
+	if err := h.c.handle(h.ctx, conn, typ, p, h.attempt); err != nil {
+		h.err = err
+		conn.CloseNow()
+	}
+}
+
+func (h *polled) OnClose(_ *ws.Conn, err error) {
+	if h.err == nil {
+		h.err = err
+	}
+	close(h.done)
+}
+
+// handle handles one frame read from the server.
+func (c *Client) handle(ctx context.Context, conn *ws.Conn, typ ws.MessageType, p []byte, attempt *int) error {
+	c.lastRead.Store(sinceStart())
+	if typ != ws.MessageText {
+		return nil
+	}
+	if c.dec.decode(p, &c.wire) {
+		return c.handleWire(ctx, conn, &c.wire, p, attempt)
+	}
+	return c.handleJSON(ctx, conn, p, attempt)
 }
 
 // handleWire handles a frame the single-pass decoder read (wire.go): the

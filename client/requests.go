@@ -84,11 +84,9 @@ func (c *Client) SendFunc(conv, clientMsgID, body string, meta json.RawMessage, 
 	}
 	o := &outgoing{conv: conv, clientMsgID: clientMsgID, body: body, meta: meta, done: done}
 	c.mu.Lock()
-	select {
-	case <-c.done:
+	if c.closed { // checked under mu, so no send is queued after shutdown took the queue
 		c.mu.Unlock()
 		return ErrClosed
-	default:
 	}
 	if len(c.queue) >= c.opts.QueueLimit {
 		c.mu.Unlock()

@@ -47,6 +47,10 @@ type Config struct {
 	Progress io.Writer
 	// DialConcurrency bounds connection set-up; default 50.
 	DialConcurrency int
+	// Poller reads every user's connection with one shared ws.Poller
+	// (client.Options.Poller) instead of a goroutine per connection, which
+	// costs the generator a wake-up and an empty read per frame received.
+	Poller bool
 }
 
 // Result is what a run measured (during the measured phase only).
@@ -117,6 +121,7 @@ type run struct {
 	reconn    atomic.Int64
 	ack       *Histogram
 	deliver   *Histogram
+	poller    *ws.Poller // nil unless Config.Poller
 }
 
 // Run executes a load run and returns its figures.
@@ -140,6 +145,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Prefix = "bench-" + strconv.FormatInt(time.Now().Unix(), 36) + "-"
 	}
 	r := &run{cfg: cfg, ack: new(Histogram), deliver: new(Histogram)}
+	if cfg.Poller {
+		p, err := ws.NewPoller(nil)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
+		defer p.Close() // after stopAll (deferred below) has ended every client
+		r.poller = p
+	}
 	start := time.Now()
 	defer r.stopAll()
 	if err := r.connect(ctx); err != nil {
@@ -153,8 +166,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i, u := range r.users {
-		wg.Add(2)
-		go func() { defer wg.Done(); r.receive(loadCtx, u) }()
+		wg.Add(1)
 		go func() { defer wg.Done(); r.send(loadCtx, i, u) }()
 	}
 	progressDone := make(chan struct{})
@@ -211,12 +223,14 @@ func (r *run) connect(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("loadgen: token for %s: %w", id, err)
 		}
-		opts := client.Options{URL: r.cfg.URL, Token: tok, EventBuffer: 4096, QueueLimit: 1 << 16}
+		u := &user{id: id, done: make(chan struct{})}
+		opts := client.Options{URL: r.cfg.URL, Token: tok, QueueLimit: 1 << 16, Poller: r.poller,
+			OnEvent: func(ev client.Event) { r.onEvent(u, ev) }}
 		if r.cfg.Compression {
 			opts.Dial = &ws.DialOptions{Compression: ws.CompressionOptions{Mode: ws.CompressionNoContextTakeover}}
 		}
 		cctx, cancel := context.WithCancel(ctx)
-		u := &user{id: id, c: client.New(opts), cancel: cancel, done: make(chan struct{})}
+		u.c, u.cancel = client.New(opts), cancel
 		r.users[i] = u
 		wg.Add(1)
 		go func() {
@@ -306,122 +320,92 @@ func (r *run) makeConversations(ctx context.Context) error {
 	return <-errc
 }
 
-// send runs user i's sending loop: paced at Rate/Users per second, or
-// closed-loop with Window sends in flight. Results arrive through
-// client.SendFunc on the user's reader goroutine, so a send costs no
-// goroutine of its own.
+// send runs user i's sending: paced at Rate/Users per second, or
+// closed-loop with Window sends in flight, each acknowledgement sending the
+// next message. Results arrive through client.SendFunc on the client's
+// reader, so a send costs no goroutine or channel of its own.
 func (r *run) send(ctx context.Context, i int, u *user) {
 	body := make([]byte, r.cfg.BodySize)
 	for k := range body {
 		body[k] = 'a' + byte(k%26)
 	}
-	text := string(body)
-	window := make(chan struct{}, r.cfg.Window)
-	var interval time.Duration
-	pace := time.NewTimer(time.Hour)
+	s := &sender{r: r, u: u, ctx: ctx, text: string(body), chained: r.cfg.Rate <= 0}
+	if s.chained {
+		for range r.cfg.Window {
+			s.sendOne()
+		}
+		return
+	}
+	interval := time.Duration(float64(time.Second) * float64(len(r.users)) / r.cfg.Rate)
+	pace := time.NewTimer(interval * time.Duration(i) / time.Duration(len(r.users))) // spread the users' first sends over one interval
 	defer pace.Stop()
-	wait := func(d time.Duration) bool {
-		pace.Reset(d)
+	next := time.Now()
+	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return
 		case <-pace.C:
-			return true
 		}
+		s.sendOne()
+		next = next.Add(interval)
+		pace.Reset(max(time.Until(next), 0))
 	}
-	if r.cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(len(r.users)) / r.cfg.Rate)
-		// Spread the users' first sends over one interval.
-		if !wait(time.Duration(int64(interval) * int64(i) / int64(len(r.users)))) {
-			return
-		}
+}
+
+// sender is one user's sending state, used from the user's send goroutine
+// and, in closed loop, from its client's reader.
+type sender struct {
+	r       *run
+	u       *user
+	ctx     context.Context
+	text    string
+	chained bool         // closed loop: each result sends the next message
+	n       atomic.Int64 // messages sent, for the choice of conversation
+}
+
+func (s *sender) sendOne() {
+	r := s.r
+	conv := s.u.direct
+	// A low-discrepancy sequence spreads group sends evenly over time.
+	if n := s.n.Add(1); s.u.group != "" && math.Mod(float64(n)*0.6180339887498949, 1) < r.cfg.GroupShare {
+		conv = s.u.group
 	}
-	next := time.Now()
-	for n := 0; ctx.Err() == nil; n++ {
-		if interval > 0 {
-			next = next.Add(interval)
-			if d := time.Until(next); d > 0 && !wait(d) {
-				return
-			}
-		} else if !acquire(ctx, window) {
-			return
-		}
-		conv := u.direct
-		// A low-discrepancy sequence spreads group sends evenly over time.
-		if u.group != "" && math.Mod(float64(n)*0.6180339887498949, 1) < r.cfg.GroupShare {
-			conv = u.group
-		}
-		sentAt := time.Now()
-		measured := r.measuring.Load()
-		err := u.c.SendFunc(conv, "", text, appendStamp(nil, sentAt.UnixNano()), func(res client.SendResult) {
-			if interval == 0 {
-				<-window // never blocks: this send holds a slot
-			}
-			if res.Err != nil {
-				if ctx.Err() == nil {
-					r.errors.Add(1)
-				}
-				return
-			}
+	sentAt := time.Now()
+	measured := r.measuring.Load()
+	err := s.u.c.SendFunc(conv, "", s.text, appendStamp(nil, sentAt.UnixNano()), func(res client.SendResult) {
+		switch {
+		case res.Err == nil:
 			r.acked.Add(1)
 			if measured {
 				r.ack.Record(time.Since(sentAt))
 			}
-		})
-		if err != nil {
+		case s.ctx.Err() == nil:
 			r.errors.Add(1)
-			if interval == 0 {
-				<-window
-			}
-			continue
 		}
-		r.sent.Add(1)
+		if s.chained && s.ctx.Err() == nil {
+			s.sendOne()
+		}
+	})
+	if err != nil {
+		if s.ctx.Err() == nil {
+			r.errors.Add(1)
+		}
+		return
 	}
+	r.sent.Add(1)
 }
 
-// acquire takes a slot of window, or reports false when ctx ends first.
-func acquire(ctx context.Context, window chan struct{}) bool {
-	select { // the usual case, without a two-way select
-	case window <- struct{}{}:
-		return true
-	default:
-	}
-	select {
-	case window <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// receive consumes user u's events and records delivery latencies of other
-// users' messages.
-func (r *run) receive(ctx context.Context, u *user) {
-	events := u.c.Events()
-	for {
-		var ev client.Event
-		var ok bool
-		select { // the usual case under load, without a two-way select
-		case ev, ok = <-events:
-		default:
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok = <-events:
-			}
+// onEvent takes user u's events (client.Options.OnEvent, on the client's
+// reader) and records delivery latencies of other users' messages.
+func (r *run) onEvent(u *user, ev client.Event) {
+	switch {
+	case ev.Message != nil && ev.Message.Sender != u.id:
+		r.delivered.Add(1)
+		if r.measuring.Load() {
+			r.recordDelivery(ev.Message)
 		}
-		if !ok {
-			return
-		}
-		switch {
-		case ev.Message != nil && ev.Message.Sender != u.id:
-			r.delivered.Add(1)
-			if r.measuring.Load() {
-				r.recordDelivery(ev.Message)
-			}
-		case ev.State != nil && ev.State.State == client.StateReconnecting:
-			r.reconn.Add(1)
-		}
+	case ev.State != nil && ev.State.State == client.StateReconnecting:
+		r.reconn.Add(1)
 	}
 }
 

@@ -36,6 +36,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Compression, "compression", false, "negotiate permessage-deflate (no context takeover)")
 	fs.StringVar(&cfg.Prefix, "prefix", "", `user id prefix (default "bench-<time>-", unique per run)`)
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 50, "connections and conversations set up at once")
+	fs.BoolVar(&cfg.Poller, "poller", true, "read all connections with one event-driven ws.Poller instead of a goroutine each (cheaper per message for the generator)")
 	quiet := fs.Bool("quiet", false, "no per-second progress lines")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator (warmup and measured phase) to this file")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -60,8 +61,8 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		cfg.Progress = stdout
 	}
-	fmt.Fprintf(stdout, "duplex bench: %d users against %s, group size %d, group share %.2f, rate %s, body %d B, warmup %v, measuring %v\n",
-		cfg.Users, cfg.URL, cfg.GroupSize, cfg.GroupShare, rateText(cfg.Rate, cfg.Window), cfg.BodySize, cfg.Warmup, cfg.Duration)
+	fmt.Fprintf(stdout, "duplex bench: %d users against %s, group size %d, group share %.2f, rate %s, body %d B, warmup %v, measuring %v, poller %v\n",
+		cfg.Users, cfg.URL, cfg.GroupSize, cfg.GroupShare, rateText(cfg.Rate, cfg.Window), cfg.BodySize, cfg.Warmup, cfg.Duration, cfg.Poller)
 	if *cpuProfile != "" {
 		// The generator shares the machine with the server: its own CPU
 		// per message is part of what a run measures.
