@@ -13,6 +13,17 @@
 // rate_limited) is sent again after a pause and may then follow messages
 // queued after it.
 //
+// The frames of every message (ack, message, sync.end, result, error,
+// receipt, typing) are decoded in one pass without reflection (wire.go;
+// encoding/json decodes anything else, and any frame that decoder is not
+// sure of), and sends are encoded into a reused buffer; sends queued while
+// another goroutine is writing go out together in one write. Programs that
+// run many clients at high rates (load generators, bots) can go further:
+// SendFunc reports results by callback instead of a channel, OnEvent takes
+// events by callback instead of the Events channel, and Options.Poller
+// reads all their connections with one ws.Poller instead of a goroutine
+// each. `duplex bench` does all three.
+//
 //	c := client.New(client.Options{URL: "ws://127.0.0.1:8080/ws", Token: tok})
 //	go c.Run(ctx)
 //	ack, err := c.Send(ctx, conv, "", "hello", nil) // "" = new client message id
