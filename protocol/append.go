@@ -13,15 +13,15 @@ import (
 // as given.
 func AppendAck(dst []byte, a *Ack) []byte {
 	dst = append(dst, `{"type":`...)
-	dst = appendJSONString(dst, a.Type)
+	dst = AppendJSONString(dst, a.Type)
 	dst = append(dst, `,"id":`...)
-	dst = appendJSONString(dst, a.ID)
+	dst = AppendJSONString(dst, a.ID)
 	dst = append(dst, `,"conv":`...)
-	dst = appendJSONString(dst, a.Conv)
+	dst = AppendJSONString(dst, a.Conv)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendInt(dst, a.Seq, 10)
 	dst = append(dst, `,"client_msg_id":`...)
-	dst = appendJSONString(dst, a.ClientMsgID)
+	dst = AppendJSONString(dst, a.ClientMsgID)
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, a.TS, 10)
 	if a.Duplicate {
@@ -34,17 +34,17 @@ func AppendAck(dst []byte, a *Ack) []byte {
 // returns. It fails, as Encode does, only when e.Meta is not valid JSON.
 func AppendMessageEvent(dst []byte, e *MessageEvent) ([]byte, error) {
 	dst = append(dst, `{"type":`...)
-	dst = appendJSONString(dst, e.Type)
+	dst = AppendJSONString(dst, e.Type)
 	dst = append(dst, `,"conv":`...)
-	dst = appendJSONString(dst, e.Conv)
+	dst = AppendJSONString(dst, e.Conv)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendInt(dst, e.Seq, 10)
 	dst = append(dst, `,"sender":`...)
-	dst = appendJSONString(dst, e.Sender)
+	dst = AppendJSONString(dst, e.Sender)
 	dst = append(dst, `,"client_msg_id":`...)
-	dst = appendJSONString(dst, e.ClientMsgID)
+	dst = AppendJSONString(dst, e.ClientMsgID)
 	dst = append(dst, `,"body":`...)
-	dst = appendJSONString(dst, e.Body)
+	dst = AppendJSONString(dst, e.Body)
 	if len(e.Meta) > 0 {
 		dst = append(dst, `,"meta":`...)
 		var err error
@@ -87,10 +87,11 @@ func plainJSON(raw []byte) bool {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string exactly as encoding/json
+// AppendJSONString appends s as a JSON string exactly as encoding/json
 // writes it by default: <, > and & escaped for HTML, invalid UTF-8
-// replaced by U+FFFD, U+2028 and U+2029 escaped.
-func appendJSONString(dst []byte, s string) []byte {
+// replaced by U+FFFD, U+2028 and U+2029 escaped. Hand-written encoders of
+// duplex.v1 frames use it to stay byte-identical to Encode.
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

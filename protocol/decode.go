@@ -29,12 +29,8 @@ func errorf(code Code, id, format string, args ...any) *Error {
 // Fields a request type does not use are ignored so that clients may send
 // newer optional fields to older servers.
 func Decode(frame []byte, maxFrame int, r *Request) error {
-	r.reset()
-	if maxFrame <= 0 {
-		maxFrame = DefaultMaxFrame
-	}
-	if len(frame) > maxFrame {
-		return errorf(CodeTooLarge, "", "frame of %d bytes exceeds %d", len(frame), maxFrame)
+	if err := r.start(frame, maxFrame); err != nil {
+		return err
 	}
 	if !decodeFast(frame, r) {
 		r.reset() // the fast path may have filled some fields before giving up
@@ -42,6 +38,24 @@ func Decode(frame []byte, maxFrame int, r *Request) error {
 			return err
 		}
 	}
+	return r.check()
+}
+
+// start resets r and refuses a frame over maxFrame (0: DefaultMaxFrame).
+func (r *Request) start(frame []byte, maxFrame int) error {
+	r.reset()
+	if maxFrame <= 0 {
+		maxFrame = DefaultMaxFrame
+	}
+	if len(frame) > maxFrame {
+		return errorf(CodeTooLarge, "", "frame of %d bytes exceeds %d", len(frame), maxFrame)
+	}
+	return nil
+}
+
+// check validates a decoded request: type and id, then the fields its
+// type requires.
+func (r *Request) check() error {
 	if r.Type == "" {
 		return errorf(CodeMissingField, r.ID, "missing field \"type\"")
 	}

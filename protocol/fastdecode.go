@@ -428,22 +428,28 @@ func (p *fastParser) skipValue(depth int) bool {
 		return false
 	}
 	switch c := p.b[p.i]; {
-	case c == '{':
+	case c == '{' || c == '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
 		p.i++
 		p.space()
-		if p.eat('}') {
+		if p.eat(end) {
 			return true
 		}
 		for {
 			p.space()
-			if !p.skipString() {
-				return false
+			if c == '{' { // a member: key and colon before the value
+				if !p.skipString() {
+					return false
+				}
+				p.space()
+				if !p.eat(':') {
+					return false
+				}
+				p.space()
 			}
-			p.space()
-			if !p.eat(':') {
-				return false
-			}
-			p.space()
 			if !p.skipValue(depth + 1) {
 				return false
 			}
@@ -451,24 +457,7 @@ func (p *fastParser) skipValue(depth int) bool {
 			if p.eat(',') {
 				continue
 			}
-			return p.eat('}')
-		}
-	case c == '[':
-		p.i++
-		p.space()
-		if p.eat(']') {
-			return true
-		}
-		for {
-			p.space()
-			if !p.skipValue(depth + 1) {
-				return false
-			}
-			p.space()
-			if p.eat(',') {
-				continue
-			}
-			return p.eat(']')
+			return p.eat(end)
 		}
 	case c == '"':
 		return p.skipString()

@@ -10,26 +10,13 @@ import (
 // decodeReference is Decode without the fast path: what Decode did before
 // decodeFast existed, and what it must keep answering.
 func decodeReference(frame []byte, maxFrame int, r *Request) error {
-	r.reset()
-	if maxFrame <= 0 {
-		maxFrame = DefaultMaxFrame
-	}
-	if len(frame) > maxFrame {
-		return errorf(CodeTooLarge, "", "frame of %d bytes exceeds %d", len(frame), maxFrame)
+	if err := r.start(frame, maxFrame); err != nil {
+		return err
 	}
 	if err := decodeReflect(frame, r); err != nil {
 		return err
 	}
-	if r.Type == "" {
-		return errorf(CodeMissingField, r.ID, "missing field \"type\"")
-	}
-	if r.ID == "" {
-		return errorf(CodeMissingField, "", "missing field \"id\"")
-	}
-	if len(r.ID) > MaxIDLen {
-		return errorf(CodeBadRequest, "", "field \"id\" longer than %d bytes", MaxIDLen)
-	}
-	return r.validate()
+	return r.check()
 }
 
 // sameDecode fails t unless Decode and the reference decoder agree on
