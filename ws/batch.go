@@ -27,14 +27,14 @@ func (c *Conn) WriteBatch(ctx context.Context, typ MessageType, msgs [][]byte) e
 	if len(msgs) == 0 {
 		return nil
 	}
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, &c.msgMu); err != nil {
 		return err
 	}
 	defer c.unlockMsg()
-	if err := c.lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, &c.frameMu); err != nil {
 		return err
 	}
-	defer func() { <-c.frameMu }()
+	defer c.frameMu.unlock()
 	if c.closeSent {
 		return fmt.Errorf("ws: write after close: %w", ErrClosed)
 	}

@@ -58,7 +58,7 @@ const smallReadSize = 64
 // pools for the duration of a read or write (or, for Read, until the next
 // Read), and a reader waiting for the next message waits on a 64-byte
 // buffer inside the Conn, which is also all a small message needs. An idle
-// Conn is about 500 bytes plus its three channels.
+// Conn is about 550 bytes plus one channel.
 type Conn struct {
 	nc          net.Conn
 	role        role
@@ -90,9 +90,9 @@ type Conn struct {
 	hbStarted             bool
 
 	// Write side. msgMu is held for a whole data message, frameMu for one
-	// frame; both are 1-slot channels so that waiting honours contexts.
-	msgMu     chan struct{}
-	frameMu   chan struct{}
+	// frame; waiting for either honours contexts (see wlock).
+	msgMu     wlock
+	frameMu   wlock
 	closeSent bool // guarded by frameMu
 	comp      *compressor
 
@@ -120,8 +120,6 @@ func newConn(nc net.Conn, br *bufio.Reader, cfg connConfig) *Conn {
 		role:        cfg.role,
 		subprotocol: cfg.subprotocol,
 		deflate:     cfg.deflate,
-		msgMu:       make(chan struct{}, 1),
-		frameMu:     make(chan struct{}, 1),
 		closed:      make(chan struct{}),
 	}
 	limit := cfg.readLimit
@@ -217,12 +215,10 @@ func (c *Conn) closeTCPCause(cause error) error {
 			// message; the garbage collector takes them.
 			c.releaseReadState()
 		}
-		select {
-		case c.msgMu <- struct{}{}:
+		if c.msgMu.tryLock() {
 			c.releaseWriteState()
-			<-c.msgMu
-		default: // the message writer releases on unlock
-		}
+			c.msgMu.unlock()
+		} // else the message writer releases on unlock
 		if c.ev != nil {
 			c.evClosed()
 		}
@@ -286,22 +282,17 @@ func (c *Conn) watch(ctx context.Context, write bool) (stop func() bool) {
 	})
 }
 
-// lock takes a 1-slot channel lock, giving up when ctx is done or the
-// connection closes.
-func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
-	select {
-	case mu <- struct{}{}:
-	default:
-		select {
-		case mu <- struct{}{}:
-		case <-ctx.Done():
-			return fmt.Errorf("ws: waiting to write: %w", ctx.Err())
-		case <-c.closed:
-			return c.closedErr("write")
+// lock takes a write lock, giving up when ctx is done or the connection
+// closes.
+func (c *Conn) lock(ctx context.Context, mu *wlock) error {
+	if !mu.tryLock() && !mu.wait(ctx.Done(), nil, c.closed) {
+		if err := ctx.Err(); err != nil && !c.isClosed() {
+			return fmt.Errorf("ws: waiting to write: %w", err)
 		}
+		return c.closedErr("write")
 	}
 	if c.isClosed() {
-		<-mu
+		mu.unlock()
 		return c.closedErr("write")
 	}
 	return nil
@@ -309,19 +300,11 @@ func (c *Conn) lock(ctx context.Context, mu chan struct{}) error {
 
 // lockTimeout takes mu within d, for close frames, which must not wait
 // forever behind a writer stuck on a dead peer.
-func (c *Conn) lockTimeout(mu chan struct{}, d time.Duration) bool {
-	select {
-	case mu <- struct{}{}:
+func (c *Conn) lockTimeout(mu *wlock, d time.Duration) bool {
+	if mu.tryLock() {
 		return true
-	default:
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case mu <- struct{}{}:
-		return true
-	case <-t.C:
-	case <-c.closed:
-	}
-	return false
+	return mu.wait(nil, t.C, c.closed)
 }

@@ -33,7 +33,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 
 	var p [8]byte
 	binary.BigEndian.PutUint64(p[:], id)
-	if err := c.lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, &c.frameMu); err != nil {
 		return fmt.Errorf("ws: ping: %w", err)
 	}
 	err := error(nil)
@@ -46,7 +46,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 			err = c.abort(fmt.Errorf("ws: ping cancelled, connection closed: %w", context.Cause(ctx)))
 		}
 	}
-	<-c.frameMu
+	c.frameMu.unlock()
 	if err != nil {
 		return err
 	}

@@ -111,12 +111,10 @@ func (s *pollerSys) start(p *Poller) error {
 // a writer holds it, c is not taken over (it is served by a goroutine
 // instead).
 func (s *pollerSys) takeOver(c *Conn, f *fdConn) bool {
-	select {
-	case c.frameMu <- struct{}{}:
-	default:
+	if !c.frameMu.tryLock() {
 		return false
 	}
-	defer func() { <-c.frameMu }()
+	defer c.frameMu.unlock()
 	if c.isClosed() || !takeFD(c.nc, f) {
 		return false
 	}

@@ -81,7 +81,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 // not nil, is the uncompressed message, appended to the compressor's
 // context once sent.
 func (c *Conn) writePrepared(ctx context.Context, typ MessageType, payload []byte, rsv1 bool, frame, history []byte) error {
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, &c.msgMu); err != nil {
 		return err
 	}
 	defer c.unlockMsg()
@@ -92,10 +92,10 @@ func (c *Conn) writePrepared(ctx context.Context, typ MessageType, payload []byt
 		}
 		return err
 	}
-	if err := c.lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, &c.frameMu); err != nil {
 		return err
 	}
-	defer func() { <-c.frameMu }()
+	defer c.frameMu.unlock()
 	if c.closeSent {
 		return fmt.Errorf("ws: write after close: %w", ErrClosed)
 	}

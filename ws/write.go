@@ -37,7 +37,7 @@ func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, comp
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("ws: write: invalid message type %v", typ)
 	}
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, &c.msgMu); err != nil {
 		return err
 	}
 	defer c.unlockMsg()
@@ -56,7 +56,7 @@ func (c *Conn) unlockMsg() {
 	if c.isClosed() {
 		c.releaseWriteState()
 	}
-	<-c.msgMu
+	c.msgMu.unlock()
 }
 
 // releaseWriteState returns the compressor; msgMu must be held.
@@ -69,10 +69,10 @@ func (c *Conn) releaseWriteState() {
 
 // writeFrame writes one data frame under frameMu.
 func (c *Conn) writeFrame(ctx context.Context, fin, rsv1 bool, op opcode, p []byte) error {
-	if err := c.lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, &c.frameMu); err != nil {
 		return err
 	}
-	defer func() { <-c.frameMu }()
+	defer c.frameMu.unlock()
 	if c.closeSent {
 		return fmt.Errorf("ws: write after close: %w", ErrClosed)
 	}
@@ -164,10 +164,10 @@ func (c *Conn) writeFailed(err error) error {
 // writeControl sends a ping or pong, waiting at most wait for other frames.
 // It reports false if nothing was sent (closing, or stuck behind a writer).
 func (c *Conn) writeControl(op opcode, p []byte, wait time.Duration) bool {
-	if !c.lockTimeout(c.frameMu, wait) {
+	if !c.lockTimeout(&c.frameMu, wait) {
 		return false
 	}
-	defer func() { <-c.frameMu }()
+	defer c.frameMu.unlock()
 	if c.closeSent {
 		return false
 	}
@@ -179,10 +179,10 @@ func (c *Conn) writeControl(op opcode, p []byte, wait time.Duration) bool {
 // sent reports whether this call sent it, already whether an earlier call
 // did.
 func (c *Conn) writeClose(payload []byte) (sent, already bool) {
-	if !c.lockTimeout(c.frameMu, closeTimeout) {
+	if !c.lockTimeout(&c.frameMu, closeTimeout) {
 		return false, false
 	}
-	defer func() { <-c.frameMu }()
+	defer c.frameMu.unlock()
 	if c.closeSent {
 		return false, true
 	}

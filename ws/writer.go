@@ -21,7 +21,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("ws: writer: invalid message type %v", typ)
 	}
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, &c.msgMu); err != nil {
 		return nil, err
 	}
 	return &msgWriter{c: c, ctx: ctx, op: opcode(typ), compress: c.deflate != nil}, nil
