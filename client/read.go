@@ -371,11 +371,15 @@ func onAck[S []byte | string](c *Client, ctx context.Context, conn *ws.Conn, a a
 	for i, q := range c.queue {
 		if q.clientMsgID == string(a.clientMsgID) && q.conv == string(a.conv) {
 			o = q
-			if i == 0 { // the usual case: acks come in send order
+			if i == 0 && len(c.queue) > 64 {
+				// A long queue draining in order (after a reconnect): do
+				// not shift it all per ack.
 				c.queue[0] = nil
 				c.queue = c.queue[1:]
-			} else {
-				c.queue = append(c.queue[:i], c.queue[i+1:]...)
+			} else { // shifting keeps the capacity, so queuing does not allocate
+				copy(c.queue[i:], c.queue[i+1:])
+				c.queue[len(c.queue)-1] = nil
+				c.queue = c.queue[:len(c.queue)-1]
 			}
 			break
 		}

@@ -2,11 +2,14 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/duplexhq/duplex/protocol"
+	"github.com/duplexhq/duplex/ws"
 )
 
 // frames the server sends on every message, as it encodes them, plus
@@ -141,5 +144,56 @@ func BenchmarkDecodeFrame(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkHandleMessage: a message frame from the server, decoded,
+// ordered by the tracker and handed to OnEvent: the receiving side of
+// every delivery. Its allocations are what the event carries (the
+// Message, one string for client_msg_id and body, the meta).
+func BenchmarkHandleMessage(b *testing.B) {
+	c := New(Options{URL: "ws://x", Token: "t", OnEvent: func(Event) {}})
+	attempt := 0
+	var frame []byte
+	seq := int64(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		frame = append(frame[:0], `{"type":"message","conv":"c_01JD8X3","seq":`...)
+		frame = strconv.AppendInt(frame, seq, 10)
+		frame = append(frame, `,"sender":"bench-1","client_msg_id":"9f86d081884c7d659a2feaa0c55ad015","body":"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl","meta":{"t":1763710000123456789},"ts":1763710000123}`...)
+		if err := c.handle(context.Background(), nil, ws.MessageText, frame, &attempt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSendAck: a send queued with SendFunc and its ack from the
+// server handled (no I/O: the client is not connected, so nothing is
+// written): the sending side of every message. Allocations: the queued
+// send, and the ack event together with the sender's own message.
+func BenchmarkSendAck(b *testing.B) {
+	c := New(Options{URL: "ws://x", Token: "t", OnEvent: func(Event) {}})
+	attempt := 0
+	done := func(SendResult) {}
+	meta := json.RawMessage(`{"t":1763710000123456789}`)
+	var frame []byte
+	seq := int64(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		if err := c.SendFunc("c_01JD8X3", "9f86d081884c7d659a2feaa0c55ad015", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl", meta, done); err != nil {
+			b.Fatal(err)
+		}
+		c.queue[0].lastID = "g1" // the request id flushLocked gives it
+		frame = append(frame[:0], `{"type":"ack","id":"g1","conv":"c_01JD8X3","seq":`...)
+		frame = strconv.AppendInt(frame, seq, 10)
+		frame = append(frame, `,"client_msg_id":"9f86d081884c7d659a2feaa0c55ad015","ts":1763710000123}`...)
+		if err := c.handle(context.Background(), nil, ws.MessageText, frame, &attempt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if c.Pending() != 0 {
+		b.Fatalf("%d sends left queued", c.Pending())
 	}
 }

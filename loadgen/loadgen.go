@@ -164,10 +164,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	setup := time.Since(start)
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
-	var wg sync.WaitGroup
+	body := make([]byte, cfg.BodySize)
+	for k := range body {
+		body[k] = 'a' + byte(k%26)
+	}
+	senders := make([]*sender, len(r.users))
 	for i, u := range r.users {
+		senders[i] = &sender{r: r, u: u, ctx: loadCtx, text: string(body), chained: cfg.Rate <= 0}
+	}
+	var wg sync.WaitGroup
+	if cfg.Rate > 0 {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.send(loadCtx, i, u) }()
+		go func() { defer wg.Done(); r.pace(loadCtx, senders) }()
+	} else {
+		// Closed loop: each result sends the next message (sendOne).
+		for _, s := range senders {
+			for range cfg.Window {
+				s.sendOne()
+			}
+		}
 	}
 	progressDone := make(chan struct{})
 	go func() { defer close(progressDone); r.progress(loadCtx) }()
@@ -320,40 +335,36 @@ func (r *run) makeConversations(ctx context.Context) error {
 	return <-errc
 }
 
-// send runs user i's sending: paced at Rate/Users per second, or
-// closed-loop with Window sends in flight, each acknowledgement sending the
-// next message. Results arrive through client.SendFunc on the client's
-// reader, so a send costs no goroutine or channel of its own.
-func (r *run) send(ctx context.Context, i int, u *user) {
-	body := make([]byte, r.cfg.BodySize)
-	for k := range body {
-		body[k] = 'a' + byte(k%26)
-	}
-	s := &sender{r: r, u: u, ctx: ctx, text: string(body), chained: r.cfg.Rate <= 0}
-	if s.chained {
-		for range r.cfg.Window {
-			s.sendOne()
-		}
-		return
-	}
-	interval := time.Duration(float64(time.Second) * float64(len(r.users)) / r.cfg.Rate)
-	pace := time.NewTimer(interval * time.Duration(i) / time.Duration(len(r.users))) // spread the users' first sends over one interval
-	defer pace.Stop()
-	next := time.Now()
+// paceTick is how often pace sends the messages that have come due.
+const paceTick = time.Millisecond
+
+// pace sends Rate messages per second in total, to the users in turn, so
+// each user sends every Users/Rate seconds and the users' sends are spread
+// evenly. One goroutine on a ticker does it for all users: a timer and a
+// goroutine wake-up per user and message cost the generator more than the
+// send itself.
+func (r *run) pace(ctx context.Context, senders []*sender) {
+	t := time.NewTicker(paceTick)
+	defer t.Stop()
+	start := time.Now()
+	var sent int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-pace.C:
+		case now := <-t.C:
+			due := int64(r.cfg.Rate * now.Sub(start).Seconds())
+			for ; sent < due && ctx.Err() == nil; sent++ {
+				senders[sent%int64(len(senders))].sendOne()
+			}
 		}
-		s.sendOne()
-		next = next.Add(interval)
-		pace.Reset(max(time.Until(next), 0))
 	}
 }
 
-// sender is one user's sending state, used from the user's send goroutine
-// and, in closed loop, from its client's reader.
+// sender is one user's sending state, used by pace or, in closed loop,
+// from Run and then from its client's reader. Results arrive through
+// client.SendFunc on the client's reader, so a send costs no goroutine or
+// channel of its own.
 type sender struct {
 	r       *run
 	u       *user

@@ -80,3 +80,29 @@ func TestHistogramMerge(t *testing.T) {
 		t.Fatalf("merged median %v, want about 100ms", q)
 	}
 }
+
+// TestRunAtRate: with a target rate the generator never sends faster than
+// the rate (it may send slower on a busy machine), and the messages reach
+// their recipients.
+func TestRunAtRate(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	const rate = 100.0
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		URL:      env.WSURL(),
+		Token:    func(u string) (string, error) { return env.Token(u), nil },
+		Users:    10,
+		Rate:     rate,
+		Duration: time.Second,
+		Warmup:   200 * time.Millisecond,
+		Poller:   true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Acked == 0 || res.Delivered == 0 || res.Errors != 0 {
+		t.Fatalf("acked %d, delivered %d, errors %d", res.Acked, res.Delivered, res.Errors)
+	}
+	if limit := rate*res.Duration.Seconds()*1.1 + 2; float64(res.Sent) > limit {
+		t.Fatalf("sent %d in %v, above the rate of %v/s", res.Sent, res.Duration, rate)
+	}
+}
