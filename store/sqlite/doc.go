@@ -44,7 +44,7 @@
 // Reads use a separate pool of read-only connections (Options.ReadConns),
 // which WAL lets run concurrently with the writer; each read sees the last
 // committed state. A background goroutine checkpoints the WAL into the
-// database file every 100ms (PASSIVE: it never blocks the writer or
+// database file every second (PASSIVE: it never blocks the writer or
 // readers), so commits do not pay for it.
 //
 // PASSIVE checkpoints alone never let the WAL start over while reads and
