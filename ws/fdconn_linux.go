@@ -48,13 +48,13 @@ const fdClosed = 1 << 62
 // fdWaitSlice bounds one ppoll of a blocked Read or Write.
 const fdWaitSlice = 50 * time.Millisecond
 
+// The fields used per message come first (see eventConn).
 type fdConn struct {
 	fd      int
 	state   atomic.Uint64 // fdClosed | references
-	waiters atomic.Int32  // operations in ppoll
 	rdl     atomic.Int64  // read deadline, Unix nanoseconds (0: none)
 	wdl     atomic.Int64  // write deadline
-	network string
+	waiters atomic.Int32  // operations in ppoll
 	laddr   net.Addr
 	raddr   net.Addr
 }
@@ -84,7 +84,7 @@ func takeFD(nc net.Conn, f *fdConn) bool {
 	}
 	// The duplicate shares the open file description, which the net
 	// package made non-blocking.
-	f.fd, f.network, f.laddr, f.raddr = nfd, nc.LocalAddr().Network(), nc.LocalAddr(), nc.RemoteAddr()
+	f.fd, f.laddr, f.raddr = nfd, nc.LocalAddr(), nc.RemoteAddr()
 	f.state.Store(1)
 	nc.Close() // deregisters the original from the runtime's netpoller
 	return true
@@ -114,7 +114,7 @@ func (f *fdConn) decref() {
 func (f *fdConn) isClosed() bool { return f.state.Load()&fdClosed != 0 }
 
 func (f *fdConn) opErr(op string, err error) error {
-	return &net.OpError{Op: op, Net: f.network, Source: f.laddr, Addr: f.raddr, Err: err}
+	return &net.OpError{Op: op, Net: f.laddr.Network(), Source: f.laddr, Addr: f.raddr, Err: err}
 }
 
 // readNow makes one non-blocking read; the caller holds a reference.
