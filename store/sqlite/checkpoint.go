@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,17 +111,22 @@ func (c *checkpointer) close() error {
 const walFrameHeader = 24
 
 // restartBusyWait bounds how long restartWAL waits for readers still
-// reading from the WAL; they take well under a millisecond, so this is
-// rarely reached, and a restart that gives up is retried later.
+// reading from the WAL (Options.walRestartWait overrides it); they take
+// well under a millisecond, so this is rarely reached, and a restart that
+// gives up is retried later.
 const restartBusyWait = 100 * time.Millisecond
 
-// restartPoll is the pause between restartWAL's tries.
-const restartPoll = 100 * time.Microsecond
+// restartPoll is the first pause between restartWAL's tries; it doubles
+// up to restartPollMax.
+const (
+	restartPoll    = 100 * time.Microsecond
+	restartPollMax = 5 * time.Millisecond
+)
 
 // walState is the writer's account of the WAL, for restarts. Writer
 // goroutine only.
 type walState struct {
-	frames    int64 // frames written since the WAL last restarted
+	frames    int64 // frames in the WAL (since it last restarted)
 	soft      int64 // at this count, ask the checkpointer to catch up
 	hard      int64 // at this count, restart whether it has or not
 	threshold int64 // frames in walRestartBytes
@@ -131,24 +138,59 @@ func newWALState(restartBytes int64) walState {
 	return walState{soft: n, hard: 2 * n, threshold: n}
 }
 
-// countFrames adds the pages the last commit wrote to the WAL. SQLite
-// counts them per connection (SQLITE_DBSTATUS_CACHE_WRITE), and only the
-// writer's connection writes.
+// countFrames updates the writer's account of the WAL after a commit:
+// where it ends now, and (for Stats) the pages the commit wrote, which
+// SQLite counts per connection (SQLITE_DBSTATUS_CACHE_WRITE; only the
+// writer's connection writes).
 func (w *writer) countFrames() {
+	var n int
 	_ = w.conn.Raw(func(dc any) error {
 		st, ok := dc.(msqlite.DBStatus)
 		if !ok {
 			return nil
 		}
-		n, _, err := st.Status(msqlite.DBStatusCacheWrite, true)
-		w.wal.frames += int64(n)
-		w.walFramesTotal.Add(uint64(n))
+		var err error
+		n, _, err = st.Status(msqlite.DBStatusCacheWrite, true)
 		return err
 	})
+	w.walFramesTotal.Add(uint64(n))
+	if end, ok := w.walEnd(); ok {
+		w.wal.frames = end
+	} else {
+		w.wal.frames += int64(n)
+	}
 	if w.wal.frames >= w.wal.soft && !w.wal.asked {
 		w.wal.asked = true
 		w.ckpt.requestCatchUp()
 	}
+}
+
+// walEnd returns the number of frames in the WAL, which is where the next
+// commit writes: mxFrame of the wal-index header in the -shm file (a u32
+// in the host's byte order at offset 16, https://www.sqlite.org/walformat.html).
+// A successful RESTART checkpoint does not guarantee that the next commit
+// starts the WAL over (a reader that was starting its transaction at that
+// moment can still take a WAL snapshot and make SQLite keep appending), so
+// the writer checks where the WAL really ends rather than assuming. false
+// if the file cannot be read: the writer then counts the frames it writes
+// and trusts restarts.
+func (w *writer) walEnd() (int64, bool) {
+	if w.shm == nil {
+		if w.shmFailed {
+			return 0, false
+		}
+		f, err := os.Open(w.opts.Path + "-shm")
+		if err != nil {
+			w.shmFailed = true
+			w.log.Warn("sqlite: cannot read the WAL index; WAL restarts are unchecked", "err", err)
+			return 0, false
+		}
+		w.shm = f
+	}
+	if _, err := w.shm.ReadAt(w.shmBuf[:], 16); err != nil {
+		return 0, false
+	}
+	return int64(binary.NativeEndian.Uint32(w.shmBuf[:])), true
 }
 
 // maybeRestartWAL restarts the WAL once the checkpointer has caught up
@@ -167,6 +209,8 @@ func (w *writer) maybeRestartWAL() {
 		w.log.Warn("sqlite: WAL restart postponed", "frames", w.wal.frames, "err", err)
 		return
 	}
+	// If the restart did not take (see walEnd), the next commit finds the
+	// WAL still past the threshold and the writer tries again.
 	w.wal = newWALState(w.opts.walRestartBytes)
 }
 
@@ -195,17 +239,17 @@ func (w *writer) restartWAL() error {
 	}
 	start := time.Now()
 	var err error
-	for {
+	for pause := restartPoll; ; pause = min(2*pause, restartPollMax) {
 		var busy, logFrames, done int
 		err = w.walRestart.QueryRowContext(bg).Scan(&busy, &logFrames, &done)
 		if err != nil || busy == 0 {
 			break
 		}
-		if time.Since(start) > restartBusyWait {
+		if time.Since(start) > w.opts.walRestartWait {
 			err = errReadersBusy
 			break
 		}
-		time.Sleep(restartPoll)
+		time.Sleep(pause)
 	}
 	return errors.Join(err, w.setBusyTimeout(w.opts.BusyTimeout))
 }

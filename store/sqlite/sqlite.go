@@ -63,8 +63,12 @@ type Options struct {
 	Logger *slog.Logger
 
 	// walRestartBytes is the WAL size past which the writer restarts it
-	// (default walRestartSize; tests set it lower).
+	// (default walRestartSize; tests set it lower), and walRestartWait
+	// how long a restart waits for readers (default restartBusyWait;
+	// tests that assert the WAL's size set it longer, since a postponed
+	// restart lets the WAL grow past the bound they check).
 	walRestartBytes int64
+	walRestartWait  time.Duration
 }
 
 func (o *Options) setDefaults() error {
@@ -99,6 +103,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.walRestartBytes <= 0 {
 		o.walRestartBytes = walRestartSize
+	}
+	if o.walRestartWait <= 0 {
+		o.walRestartWait = restartBusyWait
 	}
 	return nil
 }

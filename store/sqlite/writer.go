@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -53,9 +54,12 @@ type writer struct {
 	convExists, memberExists       *sql.Stmt
 	walRestart                     *sql.Stmt
 
-	ckpt *checkpointer // told after each commit
-	wal  walState
-	opts Options
+	ckpt      *checkpointer // told after each commit
+	wal       walState
+	shm       *os.File // the -shm file, read by walEnd
+	shmBuf    [4]byte
+	shmFailed bool
+	opts      Options
 
 	batches, writes atomic.Uint64 // committed or failed, for Stats
 	walFramesTotal  atomic.Uint64 // for Stats
@@ -337,6 +341,9 @@ func (w *writer) close() error {
 	}
 	for _, st := range w.cache {
 		errs = append(errs, st.Close())
+	}
+	if w.shm != nil {
+		errs = append(errs, w.shm.Close())
 	}
 	errs = append(errs, w.conn.Close())
 	return errors.Join(errs...)
