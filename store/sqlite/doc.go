@@ -54,7 +54,9 @@
 // it copies the few frames left, waits for the readers that still read
 // from the WAL (new readers read the database file and do not hold it up;
 // the wait is bounded, and retried later if it runs out), and the next
-// batch writes the WAL from its start. The WAL file thus stays about 64
+// batch writes the WAL from its start (the writer checks that it did, in
+// the wal-index, and tries again if a reader starting at that moment
+// kept the old WAL in use). The WAL file thus stays about 64
 // to 128 MiB and is overwritten in place. The cost is one stall of the
 // writer per restart, about one checkpoint's fsync of the database file.
 //
