@@ -227,6 +227,11 @@ func New(opts Options) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.OnEvent != nil {
+		// Nothing is ever sent on Events: no buffer (with 1,000 clients
+		// the default buffers alone are 100 MiB the GC has to scan).
+		opts.EventBuffer = 0
+	}
 	return &Client{
 		opts:     opts,
 		log:      log,
