@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -49,6 +50,12 @@ const eventsPerWait = 32
 // it keeps filling the buffer: a busy connection cannot starve the others
 // (it is re-armed and comes back).
 const readsPerTurn = 4
+
+// spinPolls is how many more times a worker that found no events looks
+// again, yielding in between, before it parks: in a busy exchange the
+// next input is usually microseconds away, and parking and being woken
+// costs both sides more.
+const spinPolls = 3
 
 type pollerSys struct {
 	epfd    int
@@ -226,6 +233,10 @@ func (w *worker) run() {
 		// worker at a time parks there (RawConn.Read holds its read lock);
 		// the others queue behind it.
 		w.poll(uintptr(w.p.sys.epfd))
+		for spin := 0; w.nev == 0 && w.waitErr == nil && spin < spinPolls; spin++ {
+			runtime.Gosched()
+			w.poll(uintptr(w.p.sys.epfd))
+		}
 		var err error
 		if w.nev == 0 && w.waitErr == nil {
 			err = w.p.sys.eprc.Read(w.waitFn)
