@@ -104,6 +104,14 @@ type ChannelMessage struct {
 	CreatedAt time.Time
 }
 
+// DeliveredCursor is one entry of MarkDeliveredBatch: UserID has received
+// ConversationID's messages up to Seq.
+type DeliveredCursor struct {
+	UserID         string
+	ConversationID string
+	Seq            int64
+}
+
 // Store is the persistence contract. All methods are safe for concurrent use.
 type Store interface {
 	// CreateDirect returns the direct conversation of a and b, creating it
@@ -150,6 +158,17 @@ type Store interface {
 	// delivered).
 	MarkDelivered(ctx context.Context, userID, convID string, seq int64) (int64, error)
 	MarkRead(ctx context.Context, userID, convID string, seq int64) (int64, error)
+	// MarkDeliveredBatch applies many delivered cursors at once, each as
+	// MarkDelivered would (forward only, never past LastSeq), for callers
+	// that buffer cursors and flush them periodically: an engine can apply
+	// them in a few transactions instead of one commit per cursor. An
+	// entry that matches no membership (unknown conversation, a user who
+	// is not or no longer a member, empty IDs) is skipped and does not
+	// fail the batch. Entries need not be distinct; the highest seq of a
+	// (user, conversation) wins. On error some entries may have been
+	// applied and others not; since cursors only move forward, calling
+	// again with the same entries is safe.
+	MarkDeliveredBatch(ctx context.Context, cursors []DeliveredCursor) error
 
 	// ChannelAppend appends to a channel's history, keeping at most keep
 	// entries, and returns the new entry's offset (ascending from 1).

@@ -36,6 +36,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AppendRefused", testAppendRefused},
 		{"Paging", testPaging},
 		{"Cursors", testCursors},
+		{"DeliveredBatch", testDeliveredBatch},
+		{"DeliveredBatchIdempotent", testDeliveredBatchIdempotent},
+		{"DeliveredBatchMany", testDeliveredBatchMany},
 		{"Unread", testUnread},
 		{"MemberReads", testMemberReads},
 		{"ConversationsOrder", testConversationsOrder},
@@ -584,6 +587,169 @@ func testCursors(t *testing.T, s store.Store) {
 	wantErr(t, "MarkRead by a non-member", err, store.ErrNotMember)
 }
 
+// dc is a DeliveredCursor, short for the tables below.
+func dc(user, conv string, seq int64) store.DeliveredCursor {
+	return store.DeliveredCursor{UserID: user, ConversationID: conv, Seq: seq}
+}
+
+// testDeliveredBatch checks that MarkDeliveredBatch applies each entry as
+// MarkDelivered would and skips entries that match no membership. Each
+// case has its own conversation, so cases do not see each other's
+// cursors; every conversation has 5 messages.
+func testDeliveredBatch(t *testing.T, s store.Store) {
+	type cur = store.DeliveredCursor
+	cases := []struct {
+		name   string
+		before int64 // bob's delivered cursor before the batch
+		batch  func(conv string) []cur
+		want   int64 // bob's delivered cursor after it
+	}{
+		{"forward", 0, func(c string) []cur { return []cur{dc("bob", c, 3)} }, 3},
+		{"backward is ignored", 4, func(c string) []cur { return []cur{dc("bob", c, 2)} }, 4},
+		{"equal is a no-op", 3, func(c string) []cur { return []cur{dc("bob", c, 3)} }, 3},
+		{"past LastSeq is clamped", 1, func(c string) []cur { return []cur{dc("bob", c, 99)} }, 5},
+		{"highest duplicate wins", 0, func(c string) []cur {
+			return []cur{dc("bob", c, 2), dc("bob", c, 4), dc("bob", c, 3)}
+		}, 4},
+		{"zero and negative are ignored", 2, func(c string) []cur { return []cur{dc("bob", c, 0), dc("bob", c, -1)} }, 2},
+		{"non-members and unknown conversations are skipped", 1, func(c string) []cur {
+			return []cur{dc("mallory", c, 3), dc("", c, 3), dc("bob", "no-such-conversation", 3), dc("bob", "", 3), dc("bob", c, 3), dc("mallory", c, 4)}
+		}, 3},
+		{"empty batch", 2, func(string) []cur { return nil }, 2},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			alice := fmt.Sprint("alice", i)
+			c := mustDirect(t, s, alice, "bob")
+			for j := range 5 {
+				mustAppend(t, s, c.ID, alice, fmt.Sprint(j), "x")
+			}
+			if tc.before > 0 {
+				if got, err := s.MarkDelivered(ctx, "bob", c.ID, tc.before); err != nil || got != tc.before {
+					t.Fatalf("MarkDelivered(bob, %d) = %d, %v", tc.before, got, err)
+				}
+			}
+			aliceBefore := userConv(t, s, alice, c.ID)
+			if err := s.MarkDeliveredBatch(ctx, tc.batch(c.ID)); err != nil {
+				t.Fatalf("MarkDeliveredBatch: %v", err)
+			}
+			bob := userConv(t, s, "bob", c.ID)
+			if bob.DeliveredSeq != tc.want || bob.ReadSeq != 0 {
+				t.Errorf("bob's cursors = delivered %d read %d, want %d 0", bob.DeliveredSeq, bob.ReadSeq, tc.want)
+			}
+			if a := userConv(t, s, alice, c.ID); a.DeliveredSeq != aliceBefore.DeliveredSeq || a.ReadSeq != aliceBefore.ReadSeq {
+				t.Errorf("alice's cursors moved to delivered %d read %d (from %d %d), but she was not in the batch",
+					a.DeliveredSeq, a.ReadSeq, aliceBefore.DeliveredSeq, aliceBefore.ReadSeq)
+			}
+		})
+	}
+	// Skipping a non-member must not make it one.
+	if list, err := s.Conversations(ctx, "mallory"); err != nil || len(list) != 0 {
+		t.Errorf("Conversations(mallory) = %v, %v; want none", list, err)
+	}
+
+	c := mustDirect(t, s, "carol", "dave")
+	mustAppend(t, s, c.ID, "carol", "1", "x")
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	err := s.MarkDeliveredBatch(cctx, []store.DeliveredCursor{dc("dave", c.ID, 1)})
+	wantErr(t, "MarkDeliveredBatch with a canceled context", err, context.Canceled)
+	if err := s.MarkDeliveredBatch(ctx, []store.DeliveredCursor{dc("dave", c.ID, 1)}); err != nil {
+		t.Fatalf("MarkDeliveredBatch after a canceled one: %v", err)
+	}
+	if got := userConv(t, s, "dave", c.ID).DeliveredSeq; got != 1 {
+		t.Errorf("dave's delivered cursor = %d after the retry, want 1", got)
+	}
+}
+
+// testDeliveredBatchIdempotent applies the same batch twice (what a flush
+// retried after an error does) and checks nothing changes the second time,
+// even after more messages arrived.
+func testDeliveredBatchIdempotent(t *testing.T, s store.Store) {
+	g := mustGroup(t, s, "alice", "bob", "carol")
+	for i := range 4 {
+		mustAppend(t, s, g.ID, "alice", fmt.Sprint(i), "x")
+	}
+	batch := []store.DeliveredCursor{dc("bob", g.ID, 2), dc("carol", g.ID, 4), dc("alice", g.ID, 3)}
+	want := map[string]int64{"alice": 3, "bob": 2, "carol": 4}
+	check := func(when string) {
+		t.Helper()
+		for user, w := range want {
+			if got := userConv(t, s, user, g.ID).DeliveredSeq; got != w {
+				t.Errorf("%s: %s's delivered cursor = %d, want %d", when, user, got, w)
+			}
+		}
+	}
+	for i := range 3 {
+		if err := s.MarkDeliveredBatch(ctx, batch); err != nil {
+			t.Fatalf("MarkDeliveredBatch #%d: %v", i+1, err)
+		}
+		check(fmt.Sprint("after batch #", i+1))
+	}
+	mustAppend(t, s, g.ID, "bob", "b", "x")
+	if err := s.MarkDeliveredBatch(ctx, batch); err != nil {
+		t.Fatalf("MarkDeliveredBatch after an append: %v", err)
+	}
+	check("after an append and the same batch again")
+}
+
+// testDeliveredBatchMany flushes more cursors than an engine would apply in
+// one step, interleaved with non-members, while appends continue, and
+// checks every cursor.
+func testDeliveredBatchMany(t *testing.T, s store.Store) {
+	const groups, members, msgs = 3, 250, 5
+	var batch []store.DeliveredCursor
+	want := make(map[[2]string]int64)
+	for gi := range groups {
+		users := make([]string, members)
+		for i := range users {
+			users[i] = fmt.Sprintf("u%d-%d", gi, i)
+		}
+		g := mustGroup(t, s, users[0], users[1:]...)
+		for i := range msgs {
+			mustAppend(t, s, g.ID, users[0], fmt.Sprint(i), "x")
+		}
+		for i, u := range users {
+			seq := int64(i%(msgs+2)) + 1 // 1..7: 6 and 7 clamp to 5
+			batch = append(batch, dc(u, g.ID, seq), dc("stranger-"+u, g.ID, seq))
+			want[[2]string{u, g.ID}] = min(seq, msgs)
+		}
+	}
+	// Appends to another conversation meanwhile: the batch must neither
+	// fail them nor be failed by them.
+	other := mustDirect(t, s, "x", "y")
+	var wg sync.WaitGroup
+	appendErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 50 {
+			_, _, err := s.Append(ctx, store.NewMessage{ConversationID: other.ID, Sender: "x", ClientMsgID: fmt.Sprint(i), Body: "x"})
+			if err != nil {
+				appendErr <- err
+				return
+			}
+		}
+	}()
+	if err := s.MarkDeliveredBatch(ctx, batch); err != nil {
+		t.Fatalf("MarkDeliveredBatch of %d cursors: %v", len(batch), err)
+	}
+	wg.Wait()
+	select {
+	case err := <-appendErr:
+		t.Fatalf("Append during the batch: %v", err)
+	default:
+	}
+	for k, w := range want {
+		if got := userConv(t, s, k[0], k[1]).DeliveredSeq; got != w {
+			t.Errorf("%s's delivered cursor in %s = %d, want %d", k[0], k[1], got, w)
+		}
+	}
+	if list, err := s.Conversations(ctx, "stranger-u0-1"); err != nil || len(list) != 0 {
+		t.Errorf("Conversations(stranger-u0-1) = %v, %v; want none", list, err)
+	}
+}
+
 func testUnread(t *testing.T, s store.Store) {
 	c := mustDirect(t, s, "alice", "bob")
 	for i := range 3 {
@@ -856,4 +1022,6 @@ func testClosed(t *testing.T, s store.Store) {
 	_, err = s.CreateGroup(ctx, "alice", "x", nil)
 	wantErr(t, "CreateGroup after Close", err, store.ErrClosed)
 	wantErr(t, "Ping after Close", s.Ping(ctx), store.ErrClosed)
+	err = s.MarkDeliveredBatch(ctx, []store.DeliveredCursor{dc("bob", c.ID, 1)})
+	wantErr(t, "MarkDeliveredBatch after Close", err, store.ErrClosed)
 }
