@@ -222,22 +222,28 @@ func (s *Store) MarkRead(ctx context.Context, userID, convID string, seq int64) 
 
 // deliveredChunk bounds the cursors MarkDeliveredBatch applies in one
 // writer request. A chunk shares a transaction (and its commit) with the
-// appends queued beside it, so a large flush is split: appends queued
-// meanwhile are committed between chunks instead of waiting for the
-// whole flush. At a few µs per cursor a chunk adds about a millisecond to
-// the batch it joins.
+// appends queued beside it and counts as that many rows against
+// MaxBatch, so a large flush is spread over several transactions and the
+// appends queued behind it are not held up by all of it.
 const deliveredChunk = 256
 
 // MarkDeliveredBatch implements store.Store: one writer request per
-// deliveredChunk cursors, each applied inside the writer's transaction,
-// instead of one request (and one wait for a commit) per cursor.
+// deliveredChunk cursors, all queued at once (one wait in the writer's
+// queue for the whole batch, which matters when appends keep it long),
+// each chunk weighing its size in the writer's batches, instead of one
+// request and one wait for a commit per cursor.
 func (s *Store) MarkDeliveredBatch(ctx context.Context, cursors []store.DeliveredCursor) error {
+	n := (len(cursors) + deliveredChunk - 1) / deliveredChunk
+	fns := make([]func(w *writer) error, 0, n)
+	rows := make([]int, 0, n)
 	for len(cursors) > 0 {
 		chunk := cursors[:min(len(cursors), deliveredChunk)]
 		cursors = cursors[len(chunk):]
-		if err := s.w.exec(ctx, func(w *writer) error { return w.markDelivered(chunk) }); err != nil {
-			return fmt.Errorf("sqlite: mark delivered (batch): %w", err)
-		}
+		fns = append(fns, func(w *writer) error { return w.markDelivered(chunk) })
+		rows = append(rows, len(chunk))
+	}
+	if err := s.w.execRows(ctx, fns, rows); err != nil {
+		return fmt.Errorf("sqlite: mark delivered (batch): %w", err)
 	}
 	return nil
 }

@@ -27,6 +27,11 @@ type request struct {
 	// conv, for a closure that changes a conversation's membership, names
 	// it so the writer drops its cached state.
 	conv string
+	// rows, for a closure that writes many rows (a chunk of cursors), is
+	// how many: a transaction takes about MaxBatch rows, not MaxBatch
+	// requests, so such a request does not hold up the appends behind it
+	// for long. 0 counts as 1.
+	rows int
 
 	err  error
 	done chan struct{} // capacity 1: the writer never blocks answering
@@ -35,7 +40,7 @@ type request struct {
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
 
 // writer owns the single write connection. It takes whatever requests are
-// queued (up to MaxBatch), runs them in one transaction, commits once and
+// queued (up to MaxBatch rows, see request.rows), runs them in one transaction, commits once and
 // then answers every caller: one commit (and, at DurabilityFull, one fsync)
 // is shared by the whole batch.
 type writer struct {
@@ -129,18 +134,31 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 // is done with r (so it may be reused); if ctx ends or the store closes
 // first, r is abandoned to the writer, which may still commit it.
 func (w *writer) do(ctx context.Context, r *request) (answered bool, err error) {
+	if err := w.enqueue(ctx, r); err != nil {
+		return true, err
+	}
+	return w.wait(ctx, r)
+}
+
+// enqueue queues r; on error r was not queued.
+func (w *writer) enqueue(ctx context.Context, r *request) error {
 	select {
 	case <-w.stop:
-		return true, store.ErrClosed
+		return store.ErrClosed
 	default:
 	}
 	select {
 	case w.queue <- r:
+		return nil
 	case <-ctx.Done():
-		return true, ctx.Err()
+		return ctx.Err()
 	case <-w.stop:
-		return true, store.ErrClosed
+		return store.ErrClosed
 	}
+}
+
+// wait waits for the answer to a queued r; see do.
+func (w *writer) wait(ctx context.Context, r *request) (answered bool, err error) {
 	select {
 	case <-r.done:
 		return true, r.err
@@ -203,10 +221,34 @@ func (w *writer) execFor(ctx context.Context, convID string, fn func(w *writer) 
 	return err
 }
 
+// execRows runs fns as exec would, each writing about rows[i] rows, but
+// queues them all before waiting for any: they cost one wait in the queue
+// instead of one each, while the writer still commits them across as
+// many transactions as their rows need (see request.rows). It returns the
+// first error; the other fns may have been committed or not.
+func (w *writer) execRows(ctx context.Context, fns []func(w *writer) error, rows []int) error {
+	reqs := make([]*request, 0, len(fns))
+	var err error
+	for i, fn := range fns {
+		r := &request{ctx: ctx, fn: fn, rows: rows[i], done: make(chan struct{}, 1)}
+		if err = w.enqueue(ctx, r); err != nil {
+			break
+		}
+		reqs = append(reqs, r)
+	}
+	for _, r := range reqs {
+		if _, werr := w.wait(ctx, r); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
 func (w *writer) run() {
 	defer close(w.exited)
 	batch := make([]*request, 0, w.maxBatch)
 	for {
+		rows := 0 // in batch, see request.rows
 		// Stop wins over queued work, so that Close is prompt and what is
 		// still queued is answered ErrClosed rather than run.
 		select {
@@ -218,15 +260,17 @@ func (w *writer) run() {
 		select {
 		case r := <-w.queue:
 			batch = append(batch, r)
+			rows += r.rowCount()
 		case <-w.stop:
 			w.drain()
 			return
 		}
 	fill:
-		for len(batch) < w.maxBatch {
+		for rows < w.maxBatch {
 			select {
 			case r := <-w.queue:
 				batch = append(batch, r)
+				rows += r.rowCount()
 			default:
 				break fill
 			}
@@ -244,6 +288,9 @@ func (w *writer) run() {
 		w.maybeRestartWAL()
 	}
 }
+
+// rowCount is r.rows, at least 1.
+func (r *request) rowCount() int { return max(r.rows, 1) }
 
 // drain answers every request still queued at shutdown.
 func (w *writer) drain() {
