@@ -140,9 +140,16 @@ func (s *Service) flushLoop() {
 	}
 }
 
+// flushCursors writes the pending delivered cursors (those of closed
+// sessions and the unflushed ones of live sessions) in one store call,
+// which the store applies in a few transactions: one commit per cursor
+// took longer than storeTimeout with thousands of cursors under load and
+// put as many tiny transactions in front of the appends. If the call
+// fails the cursors are kept for the next flush; cursors only move
+// forward, so applying some of them twice is harmless.
 func (s *Service) flushCursors(ctx context.Context) {
 	s.mu.Lock()
-	batch := s.cursors
+	pending := s.cursors
 	s.cursors = make(map[cursorKey]int64)
 	sessions := make([]*session, 0, len(s.sessions))
 	for ss := range s.sessions {
@@ -150,19 +157,37 @@ func (s *Service) flushCursors(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, ss := range sessions {
-		ss.collectCursors(batch)
+		ss.collectCursors(pending)
 	}
-	if len(batch) == 0 {
+	if len(pending) == 0 {
 		return
 	}
+	// A new slice each time: on a timeout the store may still be reading it.
+	batch := make([]store.DeliveredCursor, 0, len(pending))
+	for k, seq := range pending {
+		batch = append(batch, store.DeliveredCursor{UserID: k.user, ConversationID: k.conv, Seq: seq})
+	}
+	// One wait in the store's write queue for the whole flush; under load
+	// that queue holds appends for a few seconds, well inside storeTimeout.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	for k, seq := range batch {
-		start := time.Now()
-		_, err := s.st.MarkDelivered(ctx, k.user, k.conv, seq)
-		s.m.StoreLatency("MarkDelivered", time.Since(start))
-		if err != nil && !errors.Is(err, store.ErrNotMember) && !errors.Is(err, store.ErrNotFound) {
-			s.log.Warn("chat: flushing delivered cursor", "user", k.user, "conv", k.conv, "err", err)
+	start := time.Now()
+	err := s.st.MarkDeliveredBatch(ctx, batch)
+	s.observe("MarkDeliveredBatch", start)
+	if err != nil {
+		s.log.Warn("chat: flushing delivered cursors; kept for the next flush", "cursors", len(batch), "err", err)
+		s.keepCursors(pending)
+	}
+}
+
+// keepCursors puts back the cursors of a failed flush, unless newer ones
+// were queued meanwhile.
+func (s *Service) keepCursors(pending map[cursorKey]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, seq := range pending {
+		if seq > s.cursors[k] {
+			s.cursors[k] = seq
 		}
 	}
 }

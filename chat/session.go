@@ -328,7 +328,9 @@ func (ss *session) Close() {
 	s.scheduleDisconnect(user, ss.id)
 }
 
-// collectCursors adds the session's unflushed delivered cursors to batch.
+// collectCursors adds the session's unflushed delivered cursors to batch
+// and counts them as flushed: from here on the batch owns them, and a
+// flush that fails puts them back in Service.cursors (keepCursors).
 func (ss *session) collectCursors(batch map[cursorKey]int64) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
