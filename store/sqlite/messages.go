@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/duplexhq/duplex/store"
 )
@@ -221,28 +223,47 @@ func (s *Store) MarkRead(ctx context.Context, userID, convID string, seq int64) 
 }
 
 // deliveredChunk bounds the cursors MarkDeliveredBatch applies in one
-// writer request. A chunk shares a transaction (and its commit) with the
-// appends queued beside it and counts as that many rows against
-// MaxBatch, so a large flush is spread over several transactions and the
-// appends queued behind it are not held up by all of it.
-const deliveredChunk = 256
+// writer request, and cursorsPerAppend is how many of them weigh as much
+// as one append in the writer's batches (request.weight): BenchmarkMarkDeliveredBatch
+// measures about 4.5 µs per sorted cursor, an append costs the writer 40-60.
+// A transaction thus holds at most about MaxBatch appends' worth of work
+// (4,096 cursors, ~20 ms), so a large flush cannot hold up the appends
+// queued beside it for long, while a usual one (a few thousand cursors)
+// rides along in one or two commits instead of adding commits of its own:
+// at DurabilityFull every commit is an fsync, which is what limits appends.
+const (
+	deliveredChunk   = 256
+	cursorsPerAppend = 8
+)
 
-// MarkDeliveredBatch implements store.Store: one writer request per
-// deliveredChunk cursors, all queued at once (one wait in the writer's
-// queue for the whole batch, which matters when appends keep it long),
-// each chunk weighing its size in the writer's batches, instead of one
-// request and one wait for a commit per cursor.
+// MarkDeliveredBatch implements store.Store. The cursors are sorted in key
+// order, so that a chunk updates a few adjacent pages of the members table
+// rather than one page per cursor, and all chunks are queued at once: one
+// wait in the writer's queue for the whole batch, which matters when
+// appends keep that queue long.
 func (s *Store) MarkDeliveredBatch(ctx context.Context, cursors []store.DeliveredCursor) error {
+	if len(cursors) == 0 {
+		return nil
+	}
+	// A copy: the caller's slice stays as it was, and the chunks the
+	// writer may still hold after ctx ends are ours alone.
+	cursors = slices.Clone(cursors)
+	slices.SortFunc(cursors, func(a, b store.DeliveredCursor) int {
+		if c := strings.Compare(a.ConversationID, b.ConversationID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.UserID, b.UserID)
+	})
 	n := (len(cursors) + deliveredChunk - 1) / deliveredChunk
 	fns := make([]func(w *writer) error, 0, n)
-	rows := make([]int, 0, n)
+	weights := make([]int, 0, n)
 	for len(cursors) > 0 {
 		chunk := cursors[:min(len(cursors), deliveredChunk)]
 		cursors = cursors[len(chunk):]
 		fns = append(fns, func(w *writer) error { return w.markDelivered(chunk) })
-		rows = append(rows, len(chunk))
+		weights = append(weights, max(1, len(chunk)/cursorsPerAppend))
 	}
-	if err := s.w.execRows(ctx, fns, rows); err != nil {
+	if err := s.w.execWeighted(ctx, fns, weights); err != nil {
 		return fmt.Errorf("sqlite: mark delivered (batch): %w", err)
 	}
 	return nil

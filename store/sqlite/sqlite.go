@@ -51,8 +51,8 @@ type Options struct {
 	// ReadConns bounds the reader pool (default 2*GOMAXPROCS, at least 4).
 	ReadConns int
 	// MaxBatch bounds how many queued writes one transaction commits
-	// (default 512); a write of many rows (MarkDeliveredBatch's chunks)
-	// counts as that many.
+	// (default 512); a write that does the work of many appends
+	// (MarkDeliveredBatch's chunks) counts as that many.
 	MaxBatch int
 	// QueueLen bounds the writes waiting for the writer (default 8192);
 	// when full, writers wait, bounded by their context.

@@ -27,11 +27,11 @@ type request struct {
 	// conv, for a closure that changes a conversation's membership, names
 	// it so the writer drops its cached state.
 	conv string
-	// rows, for a closure that writes many rows (a chunk of cursors), is
-	// how many: a transaction takes about MaxBatch rows, not MaxBatch
-	// requests, so such a request does not hold up the appends behind it
-	// for long. 0 counts as 1.
-	rows int
+	// weight, for a closure that does the work of many appends (a chunk
+	// of cursors), is how many: a transaction takes about MaxBatch
+	// appends' worth of work, not MaxBatch requests, so such requests do
+	// not hold up the appends behind them for long. 0 counts as 1.
+	weight int
 
 	err  error
 	done chan struct{} // capacity 1: the writer never blocks answering
@@ -40,7 +40,7 @@ type request struct {
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
 
 // writer owns the single write connection. It takes whatever requests are
-// queued (up to MaxBatch rows, see request.rows), runs them in one transaction, commits once and
+// queued (up to MaxBatch appends' worth, see request.weight), runs them in one transaction, commits once and
 // then answers every caller: one commit (and, at DurabilityFull, one fsync)
 // is shared by the whole batch.
 type writer struct {
@@ -221,16 +221,16 @@ func (w *writer) execFor(ctx context.Context, convID string, fn func(w *writer) 
 	return err
 }
 
-// execRows runs fns as exec would, each writing about rows[i] rows, but
-// queues them all before waiting for any: they cost one wait in the queue
-// instead of one each, while the writer still commits them across as
-// many transactions as their rows need (see request.rows). It returns the
-// first error; the other fns may have been committed or not.
-func (w *writer) execRows(ctx context.Context, fns []func(w *writer) error, rows []int) error {
+// execWeighted runs fns as exec would, fns[i] weighing weights[i] (see
+// request.weight), but queues them all before waiting for any: they cost
+// one wait in the queue instead of one each, while the writer still
+// spreads them over as many transactions as their weight needs. It
+// returns the first error; the other fns may have been committed or not.
+func (w *writer) execWeighted(ctx context.Context, fns []func(w *writer) error, weights []int) error {
 	reqs := make([]*request, 0, len(fns))
 	var err error
 	for i, fn := range fns {
-		r := &request{ctx: ctx, fn: fn, rows: rows[i], done: make(chan struct{}, 1)}
+		r := &request{ctx: ctx, fn: fn, weight: weights[i], done: make(chan struct{}, 1)}
 		if err = w.enqueue(ctx, r); err != nil {
 			break
 		}
@@ -248,7 +248,7 @@ func (w *writer) run() {
 	defer close(w.exited)
 	batch := make([]*request, 0, w.maxBatch)
 	for {
-		rows := 0 // in batch, see request.rows
+		weight := 0 // of batch, see request.weight
 		// Stop wins over queued work, so that Close is prompt and what is
 		// still queued is answered ErrClosed rather than run.
 		select {
@@ -260,17 +260,17 @@ func (w *writer) run() {
 		select {
 		case r := <-w.queue:
 			batch = append(batch, r)
-			rows += r.rowCount()
+			weight += r.weightOf()
 		case <-w.stop:
 			w.drain()
 			return
 		}
 	fill:
-		for rows < w.maxBatch {
+		for weight < w.maxBatch {
 			select {
 			case r := <-w.queue:
 				batch = append(batch, r)
-				rows += r.rowCount()
+				weight += r.weightOf()
 			default:
 				break fill
 			}
@@ -289,8 +289,8 @@ func (w *writer) run() {
 	}
 }
 
-// rowCount is r.rows, at least 1.
-func (r *request) rowCount() int { return max(r.rows, 1) }
+// weightOf is r.weight, at least 1.
+func (r *request) weightOf() int { return max(r.weight, 1) }
 
 // drain answers every request still queued at shutdown.
 func (w *writer) drain() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -295,46 +296,60 @@ func TestCacheWithinBatch(t *testing.T) {
 }
 
 // TestDeliveredBatchSpread checks that a large MarkDeliveredBatch is queued
-// at once but spread over transactions of about MaxBatch rows, so the
-// appends behind it are not held up by all of it.
+// at once and weighs its chunks' cursors/cursorsPerAppend in the writer's
+// batches: it rides along in one transaction at the default MaxBatch, and
+// is spread over several when its chunks weigh more than MaxBatch.
 func TestDeliveredBatchSpread(t *testing.T) {
-	s := openInternal(t, Options{MaxBatch: 512})
-	ctx := context.Background()
-	c, err := s.CreateDirect(ctx, "alice", "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.Append(ctx, store.NewMessage{ConversationID: c.ID, Sender: "alice", Body: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	// 4 chunks of 256, 256, 256 and 232 cursors; only the last one is a
-	// member's.
-	cursors := make([]store.DeliveredCursor, 3*deliveredChunk+232)
-	for i := range cursors {
-		cursors[i] = store.DeliveredCursor{UserID: fmt.Sprint("u", i), ConversationID: c.ID, Seq: 1}
-	}
-	cursors[len(cursors)-1].UserID = "bob"
+	// 4 chunks of 256, 256, 256 and 232 cursors: weights 32, 32, 32, 29.
+	for _, tc := range []struct {
+		maxBatch, batches int
+	}{
+		{512, 1},
+		{40, 2}, // 32+32, then 32+29
+		{20, 4},
+	} {
+		t.Run(fmt.Sprint("MaxBatch=", tc.maxBatch), func(t *testing.T) {
+			s := openInternal(t, Options{MaxBatch: tc.maxBatch})
+			ctx := context.Background()
+			c, err := s.CreateDirect(ctx, "alice", "bob")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Append(ctx, store.NewMessage{ConversationID: c.ID, Sender: "alice", Body: "x"}); err != nil {
+				t.Fatal(err)
+			}
+			// Only one cursor is a member's.
+			cursors := make([]store.DeliveredCursor, 3*deliveredChunk+232)
+			for i := range cursors {
+				cursors[i] = store.DeliveredCursor{UserID: fmt.Sprint("u", i), ConversationID: c.ID, Seq: 1}
+			}
+			cursors[0].UserID = "bob"
+			orig := slices.Clone(cursors)
 
-	release := holdWriter(t, s)
-	before := s.Stats()
-	done := make(chan error, 1)
-	go func() { done <- s.MarkDeliveredBatch(ctx, cursors) }()
-	waitQueued(t, s, 4) // all chunks queued before the first is answered
-	release()
-	if err := <-done; err != nil {
-		t.Fatalf("MarkDeliveredBatch: %v", err)
-	}
-	after := s.Stats()
-	// The held request's batch is counted once release returns; it is
-	// the one before these.
-	if got := after.Writes - before.Writes; got != 4+1 {
-		t.Errorf("writes = %d, want 4 chunks + the holding request", got)
-	}
-	if got := after.Batches - before.Batches; got != 2+1 {
-		t.Errorf("batches = %d, want 2 for 1,000 rows at MaxBatch 512 (+1 holding)", got)
-	}
-	list, err := s.Conversations(ctx, "bob")
-	if err != nil || len(list) != 1 || list[0].DeliveredSeq != 1 {
-		t.Fatalf("bob's conversations = %+v, %v; want delivered 1", list, err)
+			release := holdWriter(t, s)
+			before := s.Stats()
+			done := make(chan error, 1)
+			go func() { done <- s.MarkDeliveredBatch(ctx, cursors) }()
+			waitQueued(t, s, 4) // all chunks queued before the first is answered
+			release()
+			if err := <-done; err != nil {
+				t.Fatalf("MarkDeliveredBatch: %v", err)
+			}
+			after := s.Stats()
+			// The held request is counted once release returns.
+			if got := after.Writes - before.Writes; got != 4+1 {
+				t.Errorf("writes = %d, want 4 chunks + the holding request", got)
+			}
+			if got := after.Batches - before.Batches; got != uint64(tc.batches)+1 {
+				t.Errorf("batches = %d, want %d (+1 holding)", got-1, tc.batches)
+			}
+			if !slices.Equal(cursors, orig) {
+				t.Error("MarkDeliveredBatch reordered or changed the caller's slice")
+			}
+			list, err := s.Conversations(ctx, "bob")
+			if err != nil || len(list) != 1 || list[0].DeliveredSeq != 1 {
+				t.Fatalf("bob's conversations = %+v, %v; want delivered 1", list, err)
+			}
+		})
 	}
 }
