@@ -23,7 +23,9 @@ var (
 // Conn is a local connection that receives routed payloads.
 type Conn interface {
 	// Deliver hands one payload to the connection. It is called from the
-	// broker's delivery goroutine, must not block, and may keep payload
+	// broker's delivery goroutine or, with a broker that delivers
+	// synchronously (see syncSubscriber), from the publisher's, possibly
+	// concurrently for one connection. It must not block, and may keep payload
 	// (the hub gives every event its own copy, shared by all recipients,
 	// which nobody modifies).
 	Deliver(payload []byte)
@@ -48,6 +50,15 @@ type Hub struct {
 	mu     sync.Mutex
 	topics map[string]*topic
 	closed bool
+}
+
+// syncSubscriber is implemented by brokers that can deliver a payload on
+// the publishing goroutine (broker/memory): the hub's fan-out only hands
+// payloads to connection queues, never blocks and is safe for concurrent
+// use, so it needs no delivery goroutine of its own, and skipping that
+// hand-off saves a goroutine wake-up per event and recipient user.
+type syncSubscriber interface {
+	SubscribeSync(subject string, h broker.Handler) (cancel func(), err error)
 }
 
 // topic is one subject with local connections.
@@ -78,7 +89,11 @@ func (h *Hub) Join(subject string, c Conn, max int) (int, error) {
 	if t == nil {
 		t = &topic{}
 		t.conns.Store(&[]Conn{})
-		cancel, err := h.br.Subscribe(subject, t.fanout)
+		subscribe := h.br.Subscribe
+		if ss, ok := h.br.(syncSubscriber); ok {
+			subscribe = ss.SubscribeSync
+		}
+		cancel, err := subscribe(subject, t.fanout)
 		if err != nil {
 			return 0, fmt.Errorf("hub: subscribe %s: %w", subject, err)
 		}
@@ -150,7 +165,8 @@ func (h *Hub) Close() {
 }
 
 // fanout is the broker handler of a topic. The broker forbids keeping data,
-// so it is copied once and the copy is shared by every connection.
+// so it is copied once and the copy is shared by every connection. It may
+// run concurrently with itself (see syncSubscriber).
 func (t *topic) fanout(_ string, data []byte) {
 	conns := *t.conns.Load()
 	if len(conns) == 0 {

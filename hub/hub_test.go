@@ -171,3 +171,46 @@ func TestConcurrentJoinLeave(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// asyncOnly hides the memory broker's SubscribeSync, as a networked
+// broker would.
+type asyncOnly struct{ *brokermem.Broker }
+
+// TestSyncDelivery checks that the hub subscribes inline when the broker
+// can (the event has reached the connections when Publish returns) and
+// still routes through a broker that cannot.
+func TestSyncDelivery(t *testing.T) {
+	ctx := context.Background()
+	h, br := newHub(t)
+	c1, c2 := &recorder{}, &recorder{}
+	for _, c := range []*recorder{c1, c2} {
+		if _, err := h.Join(hub.UserSubject("alice"), c, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := br.Publish(ctx, hub.UserSubject("alice"), []byte("e1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*recorder{c1, c2} {
+		c.mu.Lock()
+		got := fmt.Sprint(c.got)
+		c.mu.Unlock()
+		if got != "[e1]" {
+			t.Errorf("right after Publish a connection holds %s, want [e1]", got)
+		}
+	}
+
+	br2 := brokermem.New(brokermem.Options{})
+	h2 := hub.New(asyncOnly{br2}, nil)
+	defer func() { h2.Close(); br2.Close() }()
+	c3 := &recorder{}
+	if _, err := h2.Join(hub.UserSubject("bob"), c3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := br2.Publish(ctx, hub.UserSubject("bob"), []byte("e2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c3.wait(t, 1); fmt.Sprint(got) != "[e2]" {
+		t.Errorf("through an asynchronous broker: %v", got)
+	}
+}

@@ -9,4 +9,8 @@
 // most once): the drop is counted (Stats) and logged, and no publisher or
 // other subscriber is slowed by it. Each subscriber receives the payloads
 // of one publisher on one subject in publish order.
+//
+// SubscribeSync is the exception, for handlers that never block (the hub's
+// fan-out to connection queues): Publish calls them itself, on the
+// publishing goroutine, which saves a goroutine hand-off per delivery.
 package memory

@@ -74,7 +74,8 @@ type subscription struct {
 	b        *Broker
 	subject  string
 	h        broker.Handler
-	queue    chan *payload
+	inline   bool          // SubscribeSync: h runs on the publisher's goroutine
+	queue    chan *payload // nil when inline
 	stop     chan struct{}
 	canceled atomic.Bool
 	once     sync.Once
@@ -91,21 +92,48 @@ func (b *Broker) Publish(ctx context.Context, subject string, data []byte) error
 		return err
 	}
 	b.mu.RLock()
-	defer b.mu.RUnlock()
 	if b.closed {
+		b.mu.RUnlock()
 		return broker.ErrClosed
 	}
 	b.published.Add(1)
 	subs := b.subs[subject]
-	if len(subs) == 0 {
-		return nil
+	queued := 0
+	for _, s := range subs {
+		if !s.inline {
+			queued++
+		}
 	}
+	if queued > 0 {
+		b.offer(subs, queued, data)
+	}
+	b.mu.RUnlock()
+	if queued < len(subs) {
+		// subs is never mutated (Subscribe and cancel replace it), so it
+		// can be walked without the lock, which a handler may need (to
+		// cancel, or to publish).
+		for _, s := range subs {
+			if s.inline && !s.canceled.Load() {
+				s.h(subject, data)
+			}
+		}
+	}
+	return nil
+}
+
+// offer queues a pooled copy of data to the queued (not inline)
+// subscribers among subs, queued of them; the caller holds b.mu for
+// reading.
+func (b *Broker) offer(subs []*subscription, queued int, data []byte) {
 	p := payloadPool.Get().(*payload)
 	p.data = append(p.data[:0], data...)
 	// One reference per subscriber plus ours, dropped below, so the payload
 	// cannot be recycled while we are still offering it.
-	p.refs.Store(int32(len(subs)) + 1)
+	p.refs.Store(int32(queued) + 1)
 	for _, s := range subs {
+		if s.inline {
+			continue
+		}
 		select {
 		case s.queue <- p:
 		default:
@@ -114,7 +142,6 @@ func (b *Broker) Publish(ctx context.Context, subject string, data []byte) error
 		}
 	}
 	p.release()
-	return nil
 }
 
 func (s *subscription) drop() {
@@ -132,14 +159,34 @@ func (s *subscription) drop() {
 // new delivery starts (one already running may finish). cancel may be
 // called from h and more than once.
 func (b *Broker) Subscribe(subject string, h broker.Handler) (cancel func(), err error) {
+	return b.subscribe(subject, h, false)
+}
+
+// SubscribeSync is Subscribe for a handler that is cheap, never blocks and
+// is safe for concurrent use: Publish calls h itself, on the publishing
+// goroutine, before it returns, instead of queueing the payload for a
+// subscription goroutine. That spares a goroutine hand-off (a wake-up and
+// a park) and a copy of the payload per delivery, and nothing is dropped.
+// The payloads of one publisher still arrive in publish order (they are
+// calls made in order); those of different publishers may be delivered
+// concurrently. h may call cancel and Publish. A Publish that had already
+// begun delivering when cancel (or Close) was called may still call h
+// once after it returns; none that starts later does.
+func (b *Broker) SubscribeSync(subject string, h broker.Handler) (cancel func(), err error) {
+	return b.subscribe(subject, h, true)
+}
+
+func (b *Broker) subscribe(subject string, h broker.Handler, inline bool) (cancel func(), err error) {
 	if subject == "" {
 		return nil, ErrEmptySubject
 	}
 	if h == nil {
 		return nil, errors.New("broker/memory: nil handler")
 	}
-	s := &subscription{b: b, subject: subject, h: h,
-		queue: make(chan *payload, b.queueLen), stop: make(chan struct{})}
+	s := &subscription{b: b, subject: subject, h: h, inline: inline, stop: make(chan struct{})}
+	if !inline {
+		s.queue = make(chan *payload, b.queueLen)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -149,8 +196,10 @@ func (b *Broker) Subscribe(subject string, h broker.Handler) (cancel func(), err
 	next := make([]*subscription, len(old), len(old)+1)
 	copy(next, old)
 	b.subs[subject] = append(next, s)
-	b.wg.Add(1)
-	go s.run()
+	if !inline {
+		b.wg.Add(1)
+		go s.run()
+	}
 	return s.cancel, nil
 }
 

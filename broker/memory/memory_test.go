@@ -337,3 +337,125 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
+
+// TestSubscribeSync checks the inline subscription: each payload is
+// delivered before Publish returns, in order, beside a queued subscriber
+// of the same subject, never dropped however small the queues, and a
+// handler may cancel itself and publish from inside the call.
+func TestSubscribeSync(t *testing.T) {
+	b := newBroker(t, Options{QueueLen: 1, Logger: slog.New(slog.DiscardHandler)})
+	var got []string // written by the handler on this goroutine only
+	cancel, err := b.SubscribeSync("s", func(subject string, data []byte) {
+		got = append(got, subject+":"+string(data))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := newCollector()
+	mustSubscribe(t, b, "s", queued.handle)
+	const n = 100
+	for i := range n {
+		if err := b.Publish(ctx, "s", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != i+1 || got[i] != fmt.Sprintf("s:%d", i) {
+			t.Fatalf("after Publish %d the inline handler has %v", i, got)
+		}
+	}
+	queued.wait(t, 1) // the queued subscriber is served as before (and may drop)
+
+	cancel()
+	cancel() // idempotent
+	if err := b.Publish(ctx, "s", []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Errorf("canceled inline handler got %v", got[n:])
+	}
+
+	// From inside the handler: publishing (to another subject) and
+	// cancelling must not deadlock.
+	other := newCollector()
+	otherCancel, err := b.SubscribeSync("t", other.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherCancel()
+	var calls int
+	var self func()
+	self, err = b.SubscribeSync("u", func(string, []byte) {
+		calls++
+		if err := b.Publish(ctx, "t", []byte("relayed")); err != nil {
+			t.Error(err)
+		}
+		self()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := b.Publish(ctx, "u", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("self-canceling inline handler ran %d times, want 1", calls)
+	}
+	if got := other.wait(t, 1); !slices.Equal(got, []string{"t:relayed"}) {
+		t.Errorf("relayed = %v", got)
+	}
+	if st := b.Stats(); st.Published != n+1+2+1 {
+		t.Errorf("Stats = %+v, want %d published", st, n+1+2+1)
+	}
+
+	b.Close()
+	if _, err := b.SubscribeSync("s", func(string, []byte) {}); !errors.Is(err, broker.ErrClosed) {
+		t.Errorf("SubscribeSync after Close: %v, want broker.ErrClosed", err)
+	}
+}
+
+// TestSubscribeSyncConcurrent publishes from many goroutines to inline
+// and queued subscribers at once (for the race detector) and checks that
+// every payload reaches the inline one exactly once, each publisher's in
+// order.
+func TestSubscribeSyncConcurrent(t *testing.T) {
+	b := newBroker(t, Options{QueueLen: 4, Logger: slog.New(slog.DiscardHandler)})
+	const publishers, each = 8, 500
+	var mu sync.Mutex
+	last := make([]int, publishers)
+	for i := range last {
+		last[i] = -1
+	}
+	var total int
+	if _, err := b.SubscribeSync("s", func(_ string, data []byte) {
+		p, i := int(data[0]), int(binary.BigEndian.Uint32(data[1:]))
+		mu.Lock()
+		defer mu.Unlock()
+		if i != last[p]+1 {
+			t.Errorf("publisher %d: got %d after %d", p, i, last[p])
+		}
+		last[p] = i
+		total++
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustSubscribe(t, b, "s", func(string, []byte) {})
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			buf := make([]byte, 5)
+			for i := range each {
+				buf[0] = byte(p)
+				binary.BigEndian.PutUint32(buf[1:], uint32(i))
+				if err := b.Publish(ctx, "s", buf); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if total != publishers*each {
+		t.Errorf("inline handler got %d payloads, want %d", total, publishers*each)
+	}
+}
