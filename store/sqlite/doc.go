@@ -30,6 +30,12 @@
 // costs one INSERT. The consequence: a database file must be written by
 // one Store, in one process, at a time.
 //
+// MarkDeliveredBatch (a flush of delivered cursors) is a few such writes,
+// one per 256 cursors, all queued at once; each weighs 1/8 append per
+// cursor against MaxBatch (what it costs the writer), so a flush of a few
+// thousand cursors shares one or two commits with the appends instead of
+// adding fsyncs, and a very large one is spread over several.
+//
 // A caller's failure (not a member, conflict) affects only that caller:
 // non-append writes run in a savepoint each. An SQLite failure (I/O error,
 // disk full) rolls back the whole batch and every caller in it gets the
