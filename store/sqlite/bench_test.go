@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/duplexhq/duplex/store"
 	"github.com/duplexhq/duplex/store/sqlite"
@@ -50,6 +53,8 @@ func BenchmarkAppendParallel(b *testing.B) {
 				convs[i] = c
 			}
 			var worker atomic.Int64
+			var latMu sync.Mutex
+			var lats []time.Duration // every Append's latency, for p99 and max
 			b.SetParallelism(benchSenders / runtime.GOMAXPROCS(0))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -57,13 +62,21 @@ func BenchmarkAppendParallel(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				w := int(worker.Add(1))
 				buf := make([]byte, 0, 32)
+				var mine []time.Duration
+				defer func() {
+					latMu.Lock()
+					lats = append(lats, mine...)
+					latMu.Unlock()
+				}()
 				for i := 0; pb.Next(); i++ {
 					c := convs[(w*7+i)%len(convs)]
 					sender := "u" + strconv.Itoa(2*((w*7+i)%len(convs)))
 					buf = strconv.AppendInt(append(buf[:0], 'w'), int64(w), 10)
 					buf = strconv.AppendInt(append(buf, '-'), int64(i), 10)
+					t0 := time.Now()
 					_, _, err := s.Append(ctx, store.NewMessage{ConversationID: c.ID, Sender: sender,
 						ClientMsgID: string(buf), Body: "hello, this is a typical short chat message"})
+					mine = append(mine, time.Since(t0))
 					if err != nil {
 						b.Error(err)
 						return
@@ -79,10 +92,23 @@ func BenchmarkAppendParallel(b *testing.B) {
 			if st := s.Stats(); st.Batches > 0 {
 				b.ReportMetric(float64(st.Writes)/float64(st.Batches), "writes/batch")
 				b.ReportMetric(float64(st.WALFrames-frames0)/float64(b.N), "walpages/op")
+				// Writer stalls (see Stats) and what callers saw of them.
+				b.ReportMetric(ms(st.BatchMax), "batch-max-ms")
+				b.ReportMetric(float64(st.SlowBatches), "slow-batches")
+				b.ReportMetric(float64(st.Restarts), "restarts")
+				b.ReportMetric(ms(st.RestartMax), "restart-max-ms")
+				b.ReportMetric(float64(st.RestartFrames)/float64(max(1, st.Restarts)), "restart-frames")
+			}
+			if len(lats) > 0 {
+				slices.Sort(lats)
+				b.ReportMetric(ms(lats[len(lats)*99/100]), "p99-ms")
+				b.ReportMetric(ms(lats[len(lats)-1]), "max-ms")
 			}
 		})
 	}
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // BenchmarkReadsParallel measures the reads the chat service makes per
 // message and per reconnect, from many goroutines on the reader pool.

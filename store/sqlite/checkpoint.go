@@ -37,11 +37,16 @@ type checkpointer struct {
 	every    time.Duration
 	dirty    chan struct{} // capacity 1: the writer committed since the last run
 	catchUp  chan struct{} // capacity 1: the writer is about to restart the WAL
-	caughtUp atomic.Bool   // a catch-up requested by catchUp is done
 	stop     chan struct{}
 	exited   chan struct{}
 	failures int
 	log      func(msg string, args ...any)
+	// backfilled is how many frames of the WAL the last checkpoint had
+	// copied to the database file (its third result; 0 after a restart),
+	// and catchUps counts the passes run at the writer's request: the
+	// writer restarts the WAL when little is left to copy (see
+	// maybeRestartWAL).
+	backfilled, catchUps atomic.Int64
 }
 
 func (c *checkpointer) run() {
@@ -53,12 +58,10 @@ func (c *checkpointer) run() {
 		case <-c.stop:
 			return
 		case <-c.catchUp:
-			// Twice: the second pass copies what the writer committed
-			// during the first, so the writer's restart has only the
-			// frames of a batch or two left to copy.
+			// One pass per request: the writer asks again after its next
+			// batch while it finds too much left to copy.
 			c.checkpoint()
-			c.checkpoint()
-			c.caughtUp.Store(true)
+			c.catchUps.Add(1)
 			continue
 		case <-t.C:
 		}
@@ -75,6 +78,9 @@ func (c *checkpointer) checkpoint() {
 	var busy, logFrames, done int
 	c.mu.Lock()
 	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
+	if err == nil {
+		c.backfilled.Store(int64(done))
+	}
 	c.mu.Unlock()
 	if err != nil {
 		c.failures++
@@ -90,10 +96,9 @@ func (c *checkpointer) committed() {
 	}
 }
 
-// requestCatchUp asks for a checkpoint now, ahead of a restart; caughtUp
-// reports when it is done. It never blocks.
+// requestCatchUp asks for a checkpoint now, ahead of a restart (one pass,
+// counted in catchUps when done). It never blocks.
 func (c *checkpointer) requestCatchUp() {
-	c.caughtUp.Store(false)
 	select {
 	case c.catchUp <- struct{}{}:
 	default:
@@ -113,8 +118,21 @@ const walFrameHeader = 24
 // restartBusyWait bounds how long restartWAL waits for readers still
 // reading from the WAL (Options.walRestartWait overrides it); they take
 // well under a millisecond, so this is rarely reached, and a restart that
-// gives up is retried later.
-const restartBusyWait = 100 * time.Millisecond
+// gives up is retried after the next batch (restartTries times, then
+// after another half threshold). Every write queued meanwhile waits, so
+// it is short.
+const restartBusyWait = 10 * time.Millisecond
+
+// A restart waits for the checkpointer until at most restartLeft frames
+// are left for it to copy (about 1 MiB: a millisecond or two of copying
+// and syncing), or until the checkpointer has made restartPasses passes
+// for it (writes outpace it: what is left is what one pass leaves, the
+// least a restart can get), or the WAL reached the hard bound.
+const (
+	restartLeft   = 256
+	restartPasses = 4
+	restartTries  = 3
+)
 
 // restartPoll is the first pause between restartWAL's tries; it doubles
 // up to restartPollMax.
@@ -131,6 +149,8 @@ type walState struct {
 	hard      int64 // at this count, restart whether it has or not
 	threshold int64 // frames in walRestartBytes
 	asked     bool  // catch-up requested, restart pending
+	passes0   int64 // checkpointer.catchUps when asked
+	tries     int   // restarts given up (readers busy) since asked
 }
 
 func newWALState(restartBytes int64) walState {
@@ -161,6 +181,7 @@ func (w *writer) countFrames() {
 	}
 	if w.wal.frames >= w.wal.soft && !w.wal.asked {
 		w.wal.asked = true
+		w.wal.passes0 = w.ckpt.catchUps.Load()
 		w.ckpt.requestCatchUp()
 	}
 }
@@ -193,17 +214,46 @@ func (w *writer) walEnd() (int64, bool) {
 	return int64(binary.NativeEndian.Uint32(w.shmBuf[:])), true
 }
 
-// maybeRestartWAL restarts the WAL once the checkpointer has caught up
-// with it, or regardless once it is twice the threshold. It runs between
-// batches, after their callers were answered.
+// maybeRestartWAL restarts the WAL once the checkpointer has copied
+// nearly all of it (see restartLeft), or regardless once it is twice the
+// threshold. It runs between batches, after their callers were answered,
+// and every write queued meanwhile waits for it: what it costs is what
+// the checkpointer left to copy (and sync), so it asks the checkpointer
+// for another pass after each batch until little is left, and never
+// waits for a pass in progress (the WAL may thus outgrow twice the
+// threshold by what one pass takes to run).
 func (w *writer) maybeRestartWAL() {
-	if !w.wal.asked || !w.ckpt.caughtUp.Load() && w.wal.frames < w.wal.hard {
+	if !w.wal.asked {
 		return
 	}
-	w.wal.asked = false
-	if err := w.restartWAL(); err != nil {
+	forced := w.wal.frames >= w.wal.hard
+	left := w.wal.frames - w.ckpt.backfilled.Load()
+	if !forced && left > restartLeft && w.ckpt.catchUps.Load()-w.wal.passes0 < restartPasses {
+		w.ckpt.requestCatchUp()
+		return
+	}
+	start := time.Now()
+	if !w.ckpt.mu.TryLock() {
+		// A pass is running: waiting for it would stall the writer for
+		// all of it, while after it (at the next batch) the restart has
+		// less to copy.
+		return
+	}
+	err := w.restartWAL()
+	w.ckpt.mu.Unlock()
+	d := time.Since(start)
+	w.restarts.Add(1)
+	w.restartTotal.Add(int64(d))
+	if int64(d) > w.restartMax.Load() {
+		w.restartMax.Store(int64(d)) // only the writer stores
+	}
+	if err != nil {
+		if w.wal.tries++; w.wal.tries < restartTries && !forced {
+			return // after the next batch, which leaves only its frames to copy
+		}
 		// Try again after another half threshold rather than after every
 		// batch, which would stall each one.
+		w.wal.asked, w.wal.tries = false, 0
 		w.wal.soft = w.wal.frames + (w.wal.threshold+1)/2
 		w.wal.hard = w.wal.soft + w.wal.threshold
 		w.log.Warn("sqlite: WAL restart postponed", "frames", w.wal.frames, "err", err)
@@ -231,9 +281,9 @@ var errReadersBusy = errors.New("readers still use the WAL")
 // frame. SQLite's busy handler would sleep 1, 2, 5, 10... ms between
 // tries, far longer than a reader takes, so the writer turns it off and
 // polls instead.
+//
+// The caller holds ckpt.mu.
 func (w *writer) restartWAL() error {
-	w.ckpt.mu.Lock()
-	defer w.ckpt.mu.Unlock()
 	if err := w.setBusyTimeout(0); err != nil {
 		return err
 	}
@@ -242,6 +292,16 @@ func (w *writer) restartWAL() error {
 	for pause := restartPoll; ; pause = min(2*pause, restartPollMax) {
 		var busy, logFrames, done int
 		err = w.walRestart.QueryRowContext(bg).Scan(&busy, &logFrames, &done)
+		if err == nil {
+			if before := w.ckpt.backfilled.Swap(int64(done)); int64(done) > before {
+				w.restartFrames.Add(uint64(int64(done) - before))
+			}
+		}
+		if err == nil && busy == 0 {
+			// The next commit writes the WAL from its start, of which
+			// nothing is copied yet.
+			w.ckpt.backfilled.Store(0)
+		}
 		if err != nil || busy == 0 {
 			break
 		}

@@ -317,12 +317,30 @@ type Stats struct {
 	// WALFrames counts the pages commits wrote to the WAL: the I/O cost of
 	// writes (WALFrames/Writes is pages per write).
 	WALFrames uint64
+
+	// Writer stalls: while the writer runs a batch (or restarts the WAL
+	// between batches) every write queued behind it waits, so these bound
+	// the queueing part of a write's latency.
+	BatchMax     time.Duration // longest batch: transaction, its requests and commit
+	SlowBatches  uint64        // batches that took longer than SlowBatch
+	Restarts     uint64        // WAL restarts done (see the package documentation)
+	RestartMax   time.Duration // longest WAL restart, its waits for readers included
+	RestartTotal time.Duration
+	// RestartFrames counts the frames the restarts themselves copied to
+	// the database file (the checkpointer had not yet): what made them slow.
+	RestartFrames uint64
 }
+
+// SlowBatch is the batch duration past which Stats counts a batch as slow.
+const SlowBatch = 10 * time.Millisecond
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
 	return Stats{Batches: s.w.batches.Load(), Writes: s.w.writes.Load(), Queued: len(s.w.queue),
-		WALFrames: s.w.walFramesTotal.Load()}
+		WALFrames: s.w.walFramesTotal.Load(),
+		BatchMax:  time.Duration(s.w.batchMax.Load()), SlowBatches: s.w.slowBatches.Load(),
+		Restarts: s.w.restarts.Load(), RestartMax: time.Duration(s.w.restartMax.Load()),
+		RestartTotal: time.Duration(s.w.restartTotal.Load()), RestartFrames: s.w.restartFrames.Load()}
 }
 
 // readStmt returns the reader-pool statement for query, preparing it once;

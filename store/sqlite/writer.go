@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/duplexhq/duplex/store"
 )
@@ -68,6 +69,9 @@ type writer struct {
 
 	batches, writes atomic.Uint64 // committed or failed, for Stats
 	walFramesTotal  atomic.Uint64 // for Stats
+	// Stall figures for Stats, in nanoseconds where durations.
+	batchMax, restartMax, restartTotal   atomic.Int64
+	slowBatches, restarts, restartFrames atomic.Uint64
 
 	// convs caches per-conversation state for Append (see convState).
 	// Writer goroutine only.
@@ -275,7 +279,9 @@ func (w *writer) run() {
 				break fill
 			}
 		}
+		start := time.Now()
 		w.runBatch(batch)
+		w.noteBatch(time.Since(start))
 		w.batches.Add(1)
 		w.writes.Add(uint64(len(batch)))
 		for i, r := range batch {
@@ -286,6 +292,16 @@ func (w *writer) run() {
 		// After answering, so the callers of this batch do not wait for
 		// it; what queued meanwhile does, once every walRestartBytes.
 		w.maybeRestartWAL()
+	}
+}
+
+// noteBatch records a batch's duration for Stats.
+func (w *writer) noteBatch(d time.Duration) {
+	if d > SlowBatch {
+		w.slowBatches.Add(1)
+	}
+	if int64(d) > w.batchMax.Load() {
+		w.batchMax.Store(int64(d)) // only the writer stores
 	}
 }
 
