@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -256,6 +257,11 @@ func (w *wsConn) writeLoop() {
 	for {
 		select {
 		case f := <-w.q:
+			// Let the goroutines already runnable go first: after a
+			// commit, the sessions it woke queue their acks and
+			// deliveries within a moment, and what they queue here
+			// meanwhile leaves in this write instead of one write each.
+			runtime.Gosched()
 			batch = w.fill(append(batch, f))
 			w.wmu.Lock()
 			ok := w.writeBy(batch, w.nextDeadline())
