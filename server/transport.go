@@ -226,8 +226,14 @@ func (w *wsConn) run(id chat.Identity, remote string) {
 	defer sess.Close()
 	log.LogAttrs(ctx, slog.LevelDebug, "connected", slog.String("subprotocol", w.c.Subprotocol()))
 
+	// Reads do not take ctx: a context watched per Read registers (and
+	// removes) a callback on the server's context for every frame, under
+	// that context's lock, which all connections share. One callback per
+	// connection interrupts its I/O instead when ctx ends.
+	stop := context.AfterFunc(ctx, func() { w.c.CloseNow() })
+	defer stop()
 	for {
-		typ, p, err := w.c.Read(ctx)
+		typ, p, err := w.c.Read(context.Background())
 		if err != nil {
 			log.LogAttrs(ctx, slog.LevelDebug, "connection ended", slog.Any("err", err))
 			return
