@@ -55,7 +55,7 @@
 //
 // PASSIVE checkpoints alone never let the WAL start over while reads and
 // writes continue, so it would grow without limit. Once the writer has
-// written 64 MiB to it, it asks the checkpointer for a pass after each
+// written 256 MiB to it, it asks the checkpointer for a pass after each
 // batch until at most 256 frames are left to copy (or it made 4 passes:
 // writes outpace it), and then, between two batches and never behind a
 // pass in progress, runs a RESTART checkpoint from its own connection:
@@ -65,7 +65,7 @@
 // out), and the next batch writes the WAL from its start (the writer
 // checks that it did, in the wal-index, and tries again if a reader
 // starting at that moment kept the old WAL in use). The WAL file thus
-// stays about 64 to 128 MiB and is overwritten in place. The cost is one
+// stays about 256 to 512 MiB and is overwritten in place. The cost is one
 // stall of the writer per restart: copying what is left and an fsync of
 // the WAL and of the database file, a few ms at DurabilityFull on a
 // quiet disk (Stats reports restarts and the longest batch, the other
