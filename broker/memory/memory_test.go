@@ -119,21 +119,7 @@ func TestOrderPerPublisher(t *testing.T) {
 			close(done)
 		}
 	})
-	var wg sync.WaitGroup
-	for p := range publishers {
-		wg.Go(func() {
-			buf := make([]byte, 5) // reused: Publish must copy
-			for n := range each {
-				buf[0] = byte(p)
-				binary.BigEndian.PutUint32(buf[1:], uint32(n))
-				if err := b.Publish(ctx, "s", buf); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	publishNumbered(t, b, publishers, each)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -440,10 +426,21 @@ func TestSubscribeSyncConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustSubscribe(t, b, "s", func(string, []byte) {})
+	publishNumbered(t, b, publishers, each)
+	if total != publishers*each {
+		t.Errorf("inline handler got %d payloads, want %d", total, publishers*each)
+	}
+}
+
+// publishNumbered publishes each payloads to "s" from each of publishers
+// goroutines and returns when all are published: payload i of publisher p
+// is the byte p and i as a big-endian uint32.
+func publishNumbered(t *testing.T, b *Broker, publishers, each int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for p := range publishers {
 		wg.Go(func() {
-			buf := make([]byte, 5)
+			buf := make([]byte, 5) // reused: Publish must copy
 			for i := range each {
 				buf[0] = byte(p)
 				binary.BigEndian.PutUint32(buf[1:], uint32(i))
@@ -455,7 +452,4 @@ func TestSubscribeSyncConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if total != publishers*each {
-		t.Errorf("inline handler got %d payloads, want %d", total, publishers*each)
-	}
 }
