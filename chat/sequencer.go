@@ -77,9 +77,10 @@ func (q *sequencer) done(t ticket, seq int64, deliver func()) {
 	if i := slices.Index(k.inflight, t.n); i >= 0 {
 		k.inflight = slices.Delete(k.inflight, i, i+1)
 	}
-	if seq > 0 && len(k.pending) == 0 && (seq == k.next || len(k.inflight) == 0 || k.inflight[0] > k.issued) {
+	if seq > 0 && len(k.pending) == 0 && (seq == k.next || len(k.inflight) == 0) {
 		// Nothing waits and nothing before seq can still come: the usual
-		// case, delivered without queueing.
+		// case, delivered without queueing. (The loop below would deliver
+		// it too, after an Insert into pending.)
 		deliver()
 		k.next = seq + 1
 	} else if seq > 0 {
