@@ -45,10 +45,9 @@ func normalizeMeta(meta json.RawMessage) (json.RawMessage, error) {
 		return nil, nil
 	}
 	if bytes.IndexAny(meta, " \t\r\n<>&\u2028\u2029") < 0 {
-		// The single-pass decoder's validator (wire.go) is several times
-		// cheaper than json.Valid; what it refuses (deep nesting
-		// included) is left to encoding/json.
-		if end, ok := skipValue(meta, 0, 0); ok && end == len(meta) {
+		// protocol's validator is several times cheaper than json.Valid;
+		// what it refuses (deep nesting included) is left to encoding/json.
+		if end, ok := protocol.SkipJSONValue(meta, 0); ok && end == len(meta) {
 			return meta, nil
 		}
 	}

@@ -21,6 +21,8 @@ import (
 	"bytes"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/duplexhq/duplex/protocol"
 )
 
 // wireFrame is the union of the fields of the frames decoded here. String
@@ -39,10 +41,6 @@ type wireFrame struct {
 // so decode leaves such frames to it.
 var knownKeys = [...]string{"type", "id", "conv", "client_msg_id", "sender", "body", "user",
 	"code", "message", "meta", "seq", "ts", "ttl_ms", "more", "duplicate"}
-
-// maxSkipDepth bounds the nesting decode skips itself; deeper values go to
-// encoding/json (whose limit is 10000).
-const maxSkipDepth = 64
 
 // frameDecoder is owned by one reader goroutine.
 type frameDecoder struct {
@@ -110,14 +108,14 @@ func (d *frameDecoder) decode(p []byte, f *wireFrame) bool {
 			i, ok = boolean(p, i, &f.dup)
 		case "meta":
 			start := i
-			if i, ok = skipValue(p, i, 0); ok {
+			if i, ok = protocol.SkipJSONValue(p, i); ok {
 				f.meta = p[start:i:i]
 			}
 		default:
 			if foldsToKnown(key) {
 				return false
 			}
-			i, ok = skipValue(p, i, 0)
+			i, ok = protocol.SkipJSONValue(p, i)
 		}
 		if !ok {
 			return false
@@ -358,136 +356,4 @@ func boolean(p []byte, i int, dst *bool) (int, bool) {
 		return i + 4, true
 	}
 	return 0, false
-}
-
-// skipValue validates and skips any JSON value at p[i] (encoding/json
-// rejects a whole frame with an invalid value anywhere in it).
-func skipValue(p []byte, i, depth int) (int, bool) {
-	if i >= len(p) {
-		return 0, false
-	}
-	switch c := p[i]; {
-	case c == '"':
-		return skipString(p, i)
-	case c == '{' || c == '[':
-		if depth >= maxSkipDepth {
-			return 0, false
-		}
-		return skipComposite(p, i, depth)
-	case c == '-' || ('0' <= c && c <= '9'):
-		return skipNumber(p, i)
-	case len(p)-i >= 4 && (string(p[i:i+4]) == "true" || string(p[i:i+4]) == "null"):
-		return i + 4, true
-	case len(p)-i >= 5 && string(p[i:i+5]) == "false":
-		return i + 5, true
-	}
-	return 0, false
-}
-
-func skipComposite(p []byte, i, depth int) (int, bool) {
-	closer := byte(']')
-	object := p[i] == '{'
-	if object {
-		closer = '}'
-	}
-	i = skipSpace(p, i+1)
-	if i < len(p) && p[i] == closer {
-		return i + 1, true
-	}
-	for {
-		var ok bool
-		if object {
-			if i >= len(p) || p[i] != '"' {
-				return 0, false
-			}
-			if i, ok = skipString(p, i); !ok {
-				return 0, false
-			}
-			i = skipSpace(p, i)
-			if i >= len(p) || p[i] != ':' {
-				return 0, false
-			}
-			i = skipSpace(p, i+1)
-		}
-		if i, ok = skipValue(p, i, depth+1); !ok {
-			return 0, false
-		}
-		i = skipSpace(p, i)
-		if i >= len(p) {
-			return 0, false
-		}
-		switch p[i] {
-		case ',':
-			i = skipSpace(p, i+1)
-		case closer:
-			return i + 1, true
-		default:
-			return 0, false
-		}
-	}
-}
-
-// skipString skips a string with valid escapes and no control bytes (the
-// syntax encoding/json checks; bad UTF-8 is replaced, not refused).
-func skipString(p []byte, i int) (int, bool) {
-	for j := i + 1; j < len(p); j++ {
-		switch c := p[j]; {
-		case c == '"':
-			return j + 1, true
-		case c < 0x20:
-			return 0, false
-		case c == '\\':
-			if j+1 >= len(p) {
-				return 0, false
-			}
-			switch p[j+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				j++
-			case 'u':
-				if hex4(p, j+2) < 0 {
-					return 0, false
-				}
-				j += 5
-			default:
-				return 0, false
-			}
-		}
-	}
-	return 0, false
-}
-
-// skipNumber skips a number in JSON's grammar.
-func skipNumber(p []byte, i int) (int, bool) {
-	if p[i] == '-' {
-		i++
-	}
-	digits := func() bool {
-		start := i
-		for i < len(p) && '0' <= p[i] && p[i] <= '9' {
-			i++
-		}
-		return i > start
-	}
-	switch {
-	case i < len(p) && p[i] == '0':
-		i++
-	case !digits():
-		return 0, false
-	}
-	if i < len(p) && p[i] == '.' {
-		i++
-		if !digits() {
-			return 0, false
-		}
-	}
-	if i < len(p) && (p[i] == 'e' || p[i] == 'E') {
-		i++
-		if i < len(p) && (p[i] == '+' || p[i] == '-') {
-			i++
-		}
-		if !digits() {
-			return 0, false
-		}
-	}
-	return i, true
 }

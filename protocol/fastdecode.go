@@ -422,6 +422,19 @@ func (p *fastParser) integer(small bool) (int64, bool) {
 // go to the reference decoder.
 const maxFastDepth = 32
 
+// SkipJSONValue validates the JSON value that starts at b[i] (no leading
+// space) and returns the index just past it. It reports false for invalid
+// JSON and also for nesting deeper than it follows: json.Valid has the last
+// word on what it refuses. Hand-written decoders and encoders of frames
+// (the client's included) use it instead of a validator of their own.
+func SkipJSONValue(b []byte, i int) (next int, ok bool) {
+	p := fastParser{b: b, i: i}
+	if !p.skipValue(0) {
+		return 0, false
+	}
+	return p.i, true
+}
+
 // skipValue validates one JSON value and moves past it.
 func (p *fastParser) skipValue(depth int) bool {
 	if p.i >= len(p.b) || depth > maxFastDepth {
