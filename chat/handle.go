@@ -236,11 +236,7 @@ func (ss *session) sync(ctx context.Context, reqID, conv string, after int64, li
 	endReplayLocked := func() {
 		delete(ss.convReplay, conv)
 		if sent > 0 {
-			c := ss.cursors[conv]
-			if c == nil {
-				c = &cursor{}
-				ss.cursors[conv] = c
-			}
+			c := ss.cursorLocked(conv)
 			c.sent = max(c.sent, streamed)
 			c.seq = max(c.seq, streamed)
 		}

@@ -348,15 +348,23 @@ func (ss *session) collectCursors(batch map[cursorKey]int64) {
 func (ss *session) noteDelivered(conv string, seq int64, streamed bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	c := ss.cursorLocked(conv)
+	c.seq = max(c.seq, seq)
+	if streamed {
+		c.sent = max(c.sent, seq)
+	}
+}
+
+// cursorLocked returns conv's cursor, created if absent; ss.mu is held.
+// (Deliver looks its cursor up by the envelope's []byte key directly,
+// which a string parameter would make allocate.)
+func (ss *session) cursorLocked(conv string) *cursor {
 	c := ss.cursors[conv]
 	if c == nil {
 		c = &cursor{}
 		ss.cursors[conv] = c
 	}
-	c.seq = max(c.seq, seq)
-	if streamed {
-		c.sent = max(c.sent, seq)
-	}
+	return c
 }
 
 // orderedAck reports whether the ack of seq in conv must wait for the
