@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duplexhq/duplex/broker"
 	brokermem "github.com/duplexhq/duplex/broker/memory"
 	"github.com/duplexhq/duplex/hub"
 )
@@ -173,8 +174,9 @@ func TestConcurrentJoinLeave(t *testing.T) {
 }
 
 // asyncOnly hides the memory broker's SubscribeSync, as a networked
-// broker would.
-type asyncOnly struct{ *brokermem.Broker }
+// broker would: it embeds the interface, not *brokermem.Broker, whose
+// SubscribeSync would be promoted.
+type asyncOnly struct{ broker.Broker }
 
 // TestSyncDelivery checks that the hub subscribes inline when the broker
 // can (the event has reached the connections when Publish returns) and
@@ -201,6 +203,11 @@ func TestSyncDelivery(t *testing.T) {
 	}
 
 	br2 := brokermem.New(brokermem.Options{})
+	if _, ok := any(asyncOnly{br2}).(interface {
+		SubscribeSync(string, broker.Handler) (func(), error)
+	}); ok {
+		t.Fatal("asyncOnly still offers SubscribeSync")
+	}
 	h2 := hub.New(asyncOnly{br2}, nil)
 	defer func() { h2.Close(); br2.Close() }()
 	c3 := &recorder{}
