@@ -6,7 +6,6 @@ package client
 // allocation per send. Other requests are rare and use encoding/json.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -37,23 +36,15 @@ func (o *outgoing) appendSend(dst []byte, id string) []byte {
 }
 
 // normalizeMeta returns meta as encoding/json embeds a json.RawMessage
-// (compacted, with <, >, &, U+2028 and U+2029 escaped), or an error when it
-// is not valid JSON. Metadata that is already in that form, the usual
-// case, is returned as is.
+// (protocol.NormalizeRawJSON: meta itself in the usual case), or an error
+// when it is not valid JSON.
 func normalizeMeta(meta json.RawMessage) (json.RawMessage, error) {
 	if len(meta) == 0 {
 		return nil, nil
 	}
-	if bytes.IndexAny(meta, " \t\r\n<>&\u2028\u2029") < 0 {
-		// protocol's validator is several times cheaper than json.Valid;
-		// what it refuses (deep nesting included) is left to encoding/json.
-		if end, ok := protocol.SkipJSONValue(meta, 0); ok && end == len(meta) {
-			return meta, nil
-		}
-	}
-	b, err := json.Marshal(meta)
+	n, err := protocol.NormalizeRawJSON(meta)
 	if err != nil {
 		return nil, fmt.Errorf("client: meta is not valid JSON: %w", err)
 	}
-	return b, nil
+	return n, nil
 }

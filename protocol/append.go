@@ -57,20 +57,32 @@ func AppendMessageEvent(dst []byte, e *MessageEvent) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// appendRawJSON appends raw as encoding/json writes a RawMessage:
-// compacted, with <, >, &, U+2028 and U+2029 escaped.
+// appendRawJSON appends raw as encoding/json writes a RawMessage.
 func appendRawJSON(dst []byte, raw json.RawMessage) ([]byte, error) {
-	// Usually raw is already compact with nothing to escape (0xE2 starts
-	// U+2028 and U+2029): then it is written as it is.
-	if plainJSON(raw) && json.Valid(raw) {
-		return append(dst, raw...), nil
+	n, err := NormalizeRawJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: meta: %w", err)
+	}
+	return append(dst, n...), nil
+}
+
+// NormalizeRawJSON returns raw as encoding/json embeds a json.RawMessage:
+// compacted, with <, >, &, U+2028 and U+2029 escaped; an error when raw is
+// not valid JSON. Usually raw is already in that form and is returned as it
+// is, checked by SkipJSONValue (several times cheaper than json.Valid,
+// which decides only what SkipJSONValue refuses).
+func NormalizeRawJSON(raw json.RawMessage) (json.RawMessage, error) {
+	if plainJSON(raw) {
+		if end, ok := SkipJSONValue(raw, 0); ok && end == len(raw) || json.Valid(raw) {
+			return raw, nil
+		}
 	}
 	var compact, escaped bytes.Buffer
 	if err := json.Compact(&compact, raw); err != nil {
-		return nil, fmt.Errorf("protocol: meta: %w", err)
+		return nil, err
 	}
 	json.HTMLEscape(&escaped, compact.Bytes())
-	return append(dst, escaped.Bytes()...), nil
+	return escaped.Bytes(), nil
 }
 
 // plainJSON reports whether raw has no byte that compacting or escaping
