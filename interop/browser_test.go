@@ -10,20 +10,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/duplexhq/duplex/internal/testbrowser"
 	"github.com/duplexhq/duplex/ws"
 )
-
-// chromiumPath is where Debian's chromium package installs the browser.
-const chromiumPath = "/usr/bin/chromium"
 
 // browserPage is the page whose script drives the browser side.
 //
@@ -255,12 +250,7 @@ func serveBrowser(ctx context.Context, c *ws.Conn, stream bool, cases []browserC
 // TestBrowser runs the page in headless Chromium against our server with
 // each compression setting.
 func TestBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("DUPLEX_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("chromium is required (DUPLEX_REQUIRE_SERVICES=1) but %s is missing: %v", chromiumPath, err)
-		}
-		t.Skipf("skipping: chromium not installed at %s (apt-get install chromium): %v", chromiumPath, err)
-	}
+	testbrowser.Require(t)
 	cases := browserCases()
 	// other serves the same page from another origin (another port).
 	other, _ := startBrowserServer(t, cases, "")
@@ -270,30 +260,18 @@ func TestBrowser(t *testing.T) {
 	defer cancel()
 	// The browser gets its own HOME (where its crash reporter keeps its
 	// database) besides its profile, so it writes nothing outside temporary
-	// directories, and a marker variable by which reapBrowser finds every
+	// directories, and a marker variable by which testbrowser.Reap finds every
 	// process it started.
 	profile, home := t.TempDir(), t.TempDir()
 	marker := "DUPLEX_INTEROP_BROWSER=" + profile
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(profile),
-		chromedp.Env(marker, "HOME="+home, "XDG_CONFIG_HOME="+home+"/.config", "XDG_CACHE_HOME="+home+"/.cache"),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-proxy-server", true),
-	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, testbrowser.Options(profile, home, marker)...)
 	defer func() {
 		cancelAlloc() // kills the browser and waits for its main process
 		// Its helper processes (zygote, renderers, crash reporter) exit a
 		// moment later; wait for them before the directories are removed.
-		reapBrowser(t, marker)
+		for _, pid := range testbrowser.Reap(marker) {
+			t.Errorf("chromium helper process %d still running 10s after the browser was closed; killed it", pid)
+		}
 	}()
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	defer cancelBrowser()
@@ -363,37 +341,6 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("server: Read ended with %v, want ErrMessageTooBig with status 1009", rep.term)
 		}
 	})
-}
-
-// reapBrowser waits until no process whose environment holds marker is
-// left, killing (by PID) any still there after 10s.
-func reapBrowser(t *testing.T, marker string) {
-	t.Helper()
-	want := append([]byte(marker), 0)
-	find := func() []int {
-		var pids []int
-		dirs, _ := os.ReadDir("/proc")
-		for _, d := range dirs {
-			pid, err := strconv.Atoi(d.Name())
-			if err != nil {
-				continue
-			}
-			env, err := os.ReadFile("/proc/" + d.Name() + "/environ")
-			if err == nil && bytes.Contains(env, want) {
-				pids = append(pids, pid)
-			}
-		}
-		return pids
-	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if len(find()) == 0 {
-			return
-		}
-	}
-	for _, pid := range find() {
-		t.Errorf("chromium helper process %d still running 10s after the browser was closed; killing it", pid)
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
 }
 
 // runPage loads url and waits for the page's window.__result.

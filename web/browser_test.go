@@ -7,22 +7,17 @@ package web_test
 // separate as two people on two machines.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/duplexhq/duplex/internal/testbrowser"
 )
-
-// chromiumPath is where Debian's chromium package installs the browser.
-const chromiumPath = "/usr/bin/chromium"
 
 // shared is the package's browser, started by the first test that needs it.
 var shared struct {
@@ -38,7 +33,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared.cancel != nil {
 		shared.cancel()
-		if pids := reapBrowser(shared.marker); len(pids) > 0 {
+		if pids := testbrowser.Reap(shared.marker); len(pids) > 0 {
 			fmt.Fprintf(os.Stderr, "chromium processes %v still running 10s after the browser was closed; killed them\n", pids)
 			code = 1
 		}
@@ -54,12 +49,7 @@ func TestMain(m *testing.M) {
 // DUPLEX_REQUIRE_SERVICES=1, which makes that a failure.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("DUPLEX_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("chromium is required (DUPLEX_REQUIRE_SERVICES=1) but %s is missing: %v", chromiumPath, err)
-		}
-		t.Skipf("skipping browser test: chromium not installed at %s (apt-get install chromium): %v", chromiumPath, err)
-	}
+	testbrowser.Require(t)
 	shared.once.Do(startBrowser)
 	if shared.err != nil {
 		t.Fatalf("start chromium: %v", shared.err)
@@ -69,7 +59,7 @@ func browser(t *testing.T) context.Context {
 
 // startBrowser launches Chromium headless with a fresh profile and HOME in
 // temporary directories, so it writes nothing elsewhere, and a marker
-// variable by which reapBrowser finds every process it started.
+// variable by which testbrowser.Reap finds every process it started.
 func startBrowser() {
 	profile, err := os.MkdirTemp("", "duplex-browser-profile-")
 	if err != nil {
@@ -84,26 +74,13 @@ func startBrowser() {
 	}
 	shared.cleanup = []string{profile, home}
 	shared.marker = "DUPLEX_WEB_BROWSER=" + profile
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(profile),
-		chromedp.Env(shared.marker, "HOME="+home, "XDG_CONFIG_HOME="+home+"/.config", "XDG_CACHE_HOME="+home+"/.cache"),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-proxy-server", true),
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), testbrowser.Options(profile, home, shared.marker,
 		// Pages in background tabs must keep their timers and connections
 		// running at full speed: two users are two tabs of one browser.
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-	)
+	)...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	shared.ctx = ctx
 	shared.cancel = func() { cancelCtx(); cancelAlloc() }
@@ -120,37 +97,6 @@ func startTarget(ctx context.Context, cancel func()) error {
 	watchdog := time.AfterFunc(30*time.Second, cancel)
 	defer watchdog.Stop()
 	return chromedp.Do(ctx)
-}
-
-// reapBrowser waits until no process whose environment holds marker is
-// left, killing (by PID) any still there after 10s; it returns those.
-func reapBrowser(marker string) []int {
-	want := append([]byte(marker), 0)
-	find := func() []int {
-		var pids []int
-		dirs, _ := os.ReadDir("/proc")
-		for _, d := range dirs {
-			pid, err := strconv.Atoi(d.Name())
-			if err != nil {
-				continue
-			}
-			env, err := os.ReadFile("/proc/" + d.Name() + "/environ")
-			if err == nil && bytes.Contains(env, want) {
-				pids = append(pids, pid)
-			}
-		}
-		return pids
-	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if len(find()) == 0 {
-			return nil
-		}
-	}
-	left := find()
-	for _, pid := range left {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
-	return left
 }
 
 // artifactDir is where screenshots go: $DUPLEX_ARTIFACTS, or
