@@ -50,12 +50,28 @@ func appendHeader(dst []byte, kind byte, origin, key string, seq int64) []byte {
 func (s *Service) messageEnvelope(origin string, msg store.Message) []byte {
 	ev := protocol.MessageEvent{Type: protocol.TypeMessage, Message: WireMessage(msg)}
 	m := &ev.Message
-	// The frame is its field names (under 100 bytes), the values and the
-	// few escapes they may need.
-	size := 1 + 3*binary.MaxVarintLen64 + len(origin) + 2*len(m.Conv) + 128 + 20*3 +
-		len(m.Sender) + len(m.ClientMsgID) + len(m.Body) + len(m.Body)/8 + len(m.Meta)
-	dst := appendHeader(make([]byte, 0, size), kindMessage, origin, m.Conv, m.Seq)
-	dst, err := protocol.AppendMessageEvent(dst, &ev)
+	size := 1 + 3*binary.MaxVarintLen64 + len(origin) + len(m.Conv) + messageFrameSize(m)
+	return s.appendMessageEvent(appendHeader(make([]byte, 0, size), kindMessage, origin, m.Conv, m.Seq), &ev)
+}
+
+// encodeMessage is encode of msg's message event (the same bytes) with
+// the append encoder, in one allocation: syncs and polls send a page of
+// them at a time.
+func (s *Service) encodeMessage(msg store.Message) []byte {
+	ev := protocol.MessageEvent{Type: protocol.TypeMessage, Message: WireMessage(msg)}
+	return s.appendMessageEvent(make([]byte, 0, messageFrameSize(&ev.Message)), &ev)
+}
+
+// messageFrameSize bounds the usual size of m's frame: its field names
+// (under 100 bytes), the values and the few escapes they may need.
+func messageFrameSize(m *protocol.Message) int {
+	return len(m.Conv) + 128 + 20*3 + len(m.Sender) + len(m.ClientMsgID) + len(m.Body) + len(m.Body)/8 + len(m.Meta)
+}
+
+// appendMessageEvent appends ev's frame to dst; nil if it cannot be
+// encoded (a bug, logged as by encode).
+func (s *Service) appendMessageEvent(dst []byte, ev *protocol.MessageEvent) []byte {
+	dst, err := protocol.AppendMessageEvent(dst, ev)
 	if err != nil {
 		s.log.Error("chat: encoding frame", "err", err)
 		return nil

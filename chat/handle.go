@@ -263,7 +263,7 @@ func (ss *session) sync(ctx context.Context, reqID, conv string, after int64, li
 			return storeErr("sync", err)
 		}
 		for _, m := range page {
-			if !ss.sendBulk(ctx, s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: WireMessage(m)})) {
+			if !ss.sendBulk(ctx, s.encodeMessage(m)) {
 				return nil // the session is closing; no reply can be sent
 			}
 			streamed = m.Seq

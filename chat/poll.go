@@ -241,7 +241,7 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 		}
 		last := after
 		for _, m := range page {
-			if f := s.encode(protocol.MessageEvent{Type: protocol.TypeMessage, Message: WireMessage(m)}); f != nil {
+			if f := s.encodeMessage(m); f != nil {
 				out = append(out, f)
 			}
 			last = m.Seq
