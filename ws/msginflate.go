@@ -46,22 +46,33 @@ func (c *Conn) inflateMessage(first event) ([]byte, error) {
 			}
 		}
 	}
-	nb := getBuf(int(min(int64(max(4*len(in), 512)), limit+1)))
-	out, err := c.decomp.decompress((*nb)[:0], in, limit)
+	out, nb, code, err := c.inflateWhole(in, limit, text)
 	putBuf(c.msg) // the gathered input, if any
-	c.msg = nil
-	if cap(out) == cap(*nb) {
-		c.msg = nb
-	} else {
-		putBuf(nb) // out outgrew it: not pooled
-	}
+	c.msg = nb
 	if err != nil {
-		return nil, c.fail(inflateCloseCode(err), fmt.Errorf("ws: inflating: %w", err))
-	}
-	if text && !validUTF8(out) {
-		return nil, c.fail(StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8))
+		return nil, c.fail(code, err)
 	}
 	return out, nil
+}
+
+// inflateWhole inflates the whole compressed message in into a pooled
+// buffer and validates text, returning an error with the close code to fail
+// the connection with. nb is the pooled buffer out lives in, for the caller
+// to put back when done with out (nil when out outgrew it).
+func (c *Conn) inflateWhole(in []byte, limit int64, text bool) (out []byte, nb *[]byte, code StatusCode, err error) {
+	nb = getBuf(int(min(int64(max(4*len(in), 512)), limit+1)))
+	out, err = c.decomp.decompress((*nb)[:0], in, limit)
+	if cap(out) != cap(*nb) {
+		putBuf(nb) // out outgrew it: not pooled
+		nb = nil
+	}
+	if err != nil {
+		return nil, nb, inflateCloseCode(err), fmt.Errorf("ws: inflating: %w", err)
+	}
+	if text && !validUTF8(out) {
+		return nil, nb, StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8)
+	}
+	return out, nb, 0, nil
 }
 
 // trialInflate inflates the prefix in of an unfinished message (see

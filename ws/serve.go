@@ -352,24 +352,13 @@ func (c *Conn) evInflate(op opcode, in []byte) {
 	if c.decomp == nil {
 		c.decomp = c.newDecompressor()
 	}
-	limit := c.limit.Load()
-	nb := getBuf(int(min(int64(max(4*len(in), 512)), limit+1)))
-	out, err := c.decomp.decompress((*nb)[:0], in, limit)
-	switch {
-	case err != nil:
-		code := StatusInvalidPayload
-		if errors.Is(err, ErrMessageTooBig) {
-			code = StatusMessageTooBig
-		}
-		c.evFail(code, fmt.Errorf("ws: inflating: %w", err))
-	case op == opText && !validUTF8(out):
-		c.evFail(StatusInvalidPayload, fmt.Errorf("%w in compressed text message", ErrInvalidUTF8))
-	default:
+	out, nb, code, err := c.inflateWhole(in, c.limit.Load(), op == opText)
+	if err != nil {
+		c.evFail(code, err)
+	} else {
 		c.ev.h.OnMessage(c, MessageType(op), out)
 	}
-	if cap(out) == cap(*nb) {
-		putBuf(nb)
-	}
+	putBuf(nb)
 }
 
 // evPeerClosed answers the peer's close frame as peerClosed does, without
