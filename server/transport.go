@@ -110,12 +110,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errf(protocol.CodeBadRequest, "subprotocol "+subprotocol+" is required"))
 		return
 	}
-	c, err := ws.Accept(w, r, &s.accept)
-	if err != nil {
-		// Accept has answered (403 for a refused Origin, 400 for a bad
-		// handshake); a misbehaving client is not worth more than debug.
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "websocket handshake refused",
-			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+	c := s.acceptWS(w, r)
+	if c == nil {
 		return
 	}
 	conn := &wsConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops), s: s, c: c}
@@ -141,10 +137,8 @@ func (s *Server) refuseWS(w http.ResponseWriter, r *http.Request, authErr error)
 		s.writeError(w, r, authError(authErr))
 		return
 	}
-	c, err := ws.Accept(w, r, &s.accept)
-	if err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "websocket handshake refused",
-			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+	c := s.acceptWS(w, r)
+	if c == nil {
 		return
 	}
 	code, reason := protocol.CloseAuthFailed, "authentication failed: log in again"
@@ -155,6 +149,19 @@ func (s *Server) refuseWS(w http.ResponseWriter, r *http.Request, authErr error)
 		slog.String("remote", r.RemoteAddr), slog.Int("code", code), slog.Any("err", authErr))
 	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	c.Close(ws.StatusCode(code), reason) // bounded: waits at most 5 s for the peer's answer
+}
+
+// acceptWS upgrades r, or returns nil when ws.Accept refused the
+// handshake: it has answered (403 for a refused Origin, 400 for a bad
+// handshake), and a misbehaving client is not worth more than debug.
+func (s *Server) acceptWS(w http.ResponseWriter, r *http.Request) *ws.Conn {
+	c, err := ws.Accept(w, r, &s.accept)
+	if err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "websocket handshake refused",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+		return nil
+	}
+	return c
 }
 
 // isUpgrade reports whether r asks for a WebSocket upgrade (ws.Accept
