@@ -2,7 +2,8 @@ package ws_test
 
 // Raw permessage-deflate (RFC 7692) for the conformance suite: extension
 // header parsing and a compressor/decompressor pair built on compress/flate,
-// independent of package ws.
+// independent of package ws's implementation (the window check uses
+// ws.CheckInflate, which is test code, not the production inflater).
 
 import (
 	"bytes"
@@ -11,6 +12,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/duplexhq/duplex/ws"
 )
 
 // extension is one element of a Sec-WebSocket-Extensions list.
@@ -228,12 +231,8 @@ func (d *rawDeflate) decompress(p []byte, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("inflated message over %d bytes", limit)
 	}
 	// compress/flate accepts any distance up to 32 KiB: check the window.
-	dist, err := deflateMaxDistance(append(bytes.Clone(p), deflateTail...))
-	if err != nil {
-		return nil, fmt.Errorf("window check: %w", err)
-	}
-	if dist > 1<<d.inBits {
-		return nil, fmt.Errorf("back-reference %d bytes back, beyond the negotiated %d-bit window", dist, d.inBits)
+	if _, _, err := ws.CheckInflate(dict, p, 1<<d.inBits); err != nil {
+		return nil, fmt.Errorf("window check (%d-bit window): %w", d.inBits, err)
 	}
 	if !d.inNoCtx {
 		d.hist = append(d.hist, out...)
