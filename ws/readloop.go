@@ -324,6 +324,17 @@ func (c *Conn) handleControl(ev event) error {
 // close for an empty one), then closes TCP: at once as a server, after the
 // server closed (or closeTimeout) as a client.
 func (c *Conn) peerClosed(ev event) error {
+	ce := c.answerClose(ev)
+	if c.role == roleClient {
+		c.awaitEOF()
+	}
+	c.closeTCP()
+	return ce
+}
+
+// answerClose echoes the peer's close frame ev and records its *CloseError
+// as the read error; the caller then closes TCP (see peerClosed).
+func (c *Conn) answerClose(ev event) *CloseError {
 	ce := &CloseError{Code: ev.code}
 	if len(ev.data) > 2 {
 		ce.Reason = string(ev.data[2:])
@@ -336,10 +347,6 @@ func (c *Conn) peerClosed(ev event) error {
 	}
 	c.writeClose(payload)
 	c.setReadErr(ce)
-	if c.role == roleClient {
-		c.awaitEOF()
-	}
-	c.closeTCP()
 	return ce
 }
 
@@ -358,7 +365,19 @@ func (c *Conn) awaitEOF() {
 // frame with code, half-closes, drains briefly so that the close frame is
 // not lost to a TCP reset, and closes. It returns err carrying code.
 func (c *Conn) fail(code StatusCode, err error) error {
-	ferr := &failError{code: code, err: err}
+	ferr, halfClosed := c.sendFail(code, err)
+	if halfClosed {
+		c.awaitEOF()
+	}
+	c.closeTCP()
+	return ferr
+}
+
+// sendFail records err carrying code as the read error, sends the close
+// frame and half-closes; halfClosed reports that both worked, so input
+// should be drained before TCP is closed (see fail).
+func (c *Conn) sendFail(code StatusCode, err error) (ferr *failError, halfClosed bool) {
+	ferr = &failError{code: code, err: err}
 	c.setReadErr(ferr)
 	// A misbehaving peer is the peer's problem, and the caller gets the
 	// error too: debug level keeps hostile traffic from flooding logs.
@@ -368,9 +387,8 @@ func (c *Conn) fail(code StatusCode, err error) error {
 	if sent, _ := c.writeClose(p[:]); sent {
 		type closeWriter interface{ CloseWrite() error }
 		if cw, ok := c.nc.(closeWriter); ok && cw.CloseWrite() == nil {
-			c.awaitEOF()
+			return ferr, true
 		}
 	}
-	c.closeTCP()
-	return ferr
+	return ferr, false
 }

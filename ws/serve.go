@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -365,21 +364,9 @@ func (c *Conn) evInflate(op opcode, in []byte) {
 // blocking: a client keeps draining until the server closes TCP, bounded by
 // a timer.
 func (c *Conn) evPeerClosed(e event) {
-	ce := &CloseError{Code: e.code}
-	if len(e.data) > 2 {
-		ce.Reason = string(e.data[2:])
-	}
-	var echo [2]byte
-	payload := echo[:0]
-	if e.code != StatusNoStatusRcvd {
-		echo[0], echo[1] = byte(e.code>>8), byte(e.code)
-		payload = echo[:]
-	}
-	c.writeClose(payload)
-	c.setReadErr(ce)
+	c.answerClose(e)
 	if c.role == roleClient {
-		c.ev.draining = true
-		c.armCloseTimer()
+		c.evDrain()
 		return
 	}
 	c.closeTCP()
@@ -389,19 +376,18 @@ func (c *Conn) evPeerClosed(e event) {
 // close frame and a half-close, input is drained until the peer closes,
 // bounded by a timer.
 func (c *Conn) evFail(code StatusCode, err error) {
-	c.setReadErr(&failError{code: code, err: err})
-	slog.Debug("ws: failing connection", "code", int(code), "err", err, "remote", c.nc.RemoteAddr())
-	var p [2]byte
-	p[0], p[1] = byte(code>>8), byte(code)
-	if sent, _ := c.writeClose(p[:]); sent {
-		type closeWriter interface{ CloseWrite() error }
-		if cw, ok := c.nc.(closeWriter); ok && cw.CloseWrite() == nil {
-			c.ev.draining = true
-			c.armCloseTimer()
-			return
-		}
+	if _, halfClosed := c.sendFail(code, err); halfClosed {
+		c.evDrain()
+		return
 	}
 	c.closeTCP()
+}
+
+// evDrain discards input from now on until the peer closes TCP or the
+// close timer fires: the Poller's awaitEOF.
+func (c *Conn) evDrain() {
+	c.ev.draining = true
+	c.armCloseTimer()
 }
 
 // evClosed is called by closeTCP for a connection served by a Poller: if
