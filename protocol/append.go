@@ -88,10 +88,14 @@ func NormalizeRawJSON(raw json.RawMessage) (json.RawMessage, error) {
 // plainJSON reports whether raw has no byte that compacting or escaping
 // could change.
 func plainJSON(raw []byte) bool {
-	for _, c := range raw {
+	for i, c := range raw {
 		switch c {
-		case ' ', '\t', '\r', '\n', '<', '>', '&', 0xE2:
+		case ' ', '\t', '\r', '\n', '<', '>', '&':
 			return false
+		case 0xE2: // U+2028 and U+2029 are E2 80 A8 and E2 80 A9
+			if len(raw)-i >= 3 && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xA8 {
+				return false
+			}
 		}
 	}
 	return true

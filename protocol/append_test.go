@@ -82,3 +82,19 @@ func BenchmarkEncodeMessageEvent(b *testing.B) {
 		Encode(ev)
 	}
 }
+
+// TestNormalizeRawJSONKeepsPlain: meta already in encoding/json's form
+// (non-ASCII such as U+2014, whose UTF-8 also starts with 0xE2, included)
+// comes back as the same slice; U+2028 is escaped.
+func TestNormalizeRawJSONKeepsPlain(t *testing.T) {
+	plain := json.RawMessage("{\"a\":\"x\u2014y\u20ac\"}")
+	got, err := NormalizeRawJSON(plain)
+	if err != nil || len(got) == 0 || &got[0] != &plain[0] || len(got) != len(plain) {
+		t.Fatalf("NormalizeRawJSON(%q) = %q, %v; want the input itself", plain, got, err)
+	}
+	sep := json.RawMessage("{\"a\":\"\u2028\"}")
+	got, err = NormalizeRawJSON(sep)
+	if want, _ := json.Marshal(sep); err != nil || string(got) != string(want) {
+		t.Fatalf("NormalizeRawJSON(%q) = %q, %v; want %q", sep, got, err, want)
+	}
+}
