@@ -31,19 +31,7 @@ func (c *Conn) WriteBatch(ctx context.Context, typ MessageType, msgs [][]byte) e
 		return err
 	}
 	defer c.unlockMsg()
-	if err := c.lock(ctx, &c.frameMu); err != nil {
-		return err
-	}
-	defer c.frameMu.unlock()
-	if c.closeSent {
-		return fmt.Errorf("ws: write after close: %w", ErrClosed)
-	}
-	stop := c.watch(ctx, true)
-	err := c.writeBatchLocked(opcode(typ), msgs)
-	if stop != nil && !stop() {
-		err = c.abort(fmt.Errorf("ws: write cancelled, connection closed: %w", context.Cause(ctx)))
-	}
-	return err
+	return c.withFrameMu(ctx, func() error { return c.writeBatchLocked(opcode(typ), msgs) })
 }
 
 // writeBatchLocked encodes msgs into a pooled buffer, writing it out

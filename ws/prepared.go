@@ -92,20 +92,10 @@ func (c *Conn) writePrepared(ctx context.Context, typ MessageType, payload []byt
 		}
 		return err
 	}
-	if err := c.lock(ctx, &c.frameMu); err != nil {
-		return err
-	}
-	defer c.frameMu.unlock()
-	if c.closeSent {
-		return fmt.Errorf("ws: write after close: %w", ErrClosed)
-	}
-	stop := c.watch(ctx, true)
-	var err error
-	if _, werr := c.nc.Write(frame); werr != nil {
-		err = c.writeFailed(werr)
-	}
-	if stop != nil && !stop() {
-		err = c.abort(fmt.Errorf("ws: write cancelled, connection closed: %w", context.Cause(ctx)))
-	}
-	return err
+	return c.withFrameMu(ctx, func() error {
+		if _, err := c.nc.Write(frame); err != nil {
+			return c.writeFailed(err)
+		}
+		return nil
+	})
 }

@@ -69,6 +69,14 @@ func (c *Conn) releaseWriteState() {
 
 // writeFrame writes one data frame under frameMu.
 func (c *Conn) writeFrame(ctx context.Context, fin, rsv1 bool, op opcode, p []byte) error {
+	return c.withFrameMu(ctx, func() error { return c.writeFrameLocked(fin, rsv1, op, p) })
+}
+
+// withFrameMu runs write, which sends whole data frames, under frameMu
+// unless the close frame was sent, with ctx watched: cancelling it during
+// the write fails the connection. write does not escape, so the closures
+// of the callers cost no allocation.
+func (c *Conn) withFrameMu(ctx context.Context, write func() error) error {
 	if err := c.lock(ctx, &c.frameMu); err != nil {
 		return err
 	}
@@ -77,7 +85,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin, rsv1 bool, op opcode, p []by
 		return fmt.Errorf("ws: write after close: %w", ErrClosed)
 	}
 	stop := c.watch(ctx, true)
-	err := c.writeFrameLocked(fin, rsv1, op, p)
+	err := write()
 	if stop != nil && !stop() {
 		err = c.abort(fmt.Errorf("ws: write cancelled, connection closed: %w", context.Cause(ctx)))
 	}
