@@ -20,11 +20,10 @@ type outbox struct {
 	q     chan []byte
 	drops prometheus.Counter
 
-	mu      sync.Mutex
-	closing bool
-	code    int           // set once, before done is closed
-	reason  string        // likewise
-	done    chan struct{} // closed when a close has been requested
+	mu     sync.Mutex    // serializes Close; guards code and reason
+	code   int           // set once, before done is closed
+	reason string        // likewise
+	done   chan struct{} // closed when a close has been requested
 }
 
 func newOutbox(size int, drops prometheus.Counter) outbox {
@@ -70,8 +69,10 @@ func (o *outbox) SendWait(ctx context.Context, frame []byte) error {
 // first call wins.
 func (o *outbox) Close(code int, reason string) {
 	o.mu.Lock()
-	if !o.closing {
-		o.closing, o.code, o.reason = true, code, reason
+	select {
+	case <-o.done:
+	default:
+		o.code, o.reason = code, reason
 		close(o.done)
 	}
 	o.mu.Unlock()
