@@ -101,13 +101,7 @@ func TestWriteBatchConcurrent(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			const writers, rounds, perBatch = 4, 50, 7
-			go func() {
-				for {
-					if _, _, err := cli.Read(ctx); err != nil {
-						return
-					}
-				}
-			}()
+			go discardReads(ctx, cli)
 			var wg sync.WaitGroup
 			for w := range writers {
 				wg.Go(func() {
@@ -143,13 +137,7 @@ func TestWriteBatchConcurrent(t *testing.T) {
 			// The server reads to answer the pongs of its pings; the
 			// client echoes nothing, so the server's reader only sees
 			// pongs.
-			go func() {
-				for {
-					if _, _, err := srv.Read(ctx); err != nil {
-						return
-					}
-				}
-			}()
+			go discardReads(ctx, srv)
 			wg.Wait()
 		})
 	}

@@ -212,17 +212,7 @@ func BenchmarkWritePrepared(b *testing.B) {
 func BenchmarkEchoLoopback(b *testing.B) {
 	cli, srv := connPair(b, nil)
 	ctx := context.Background()
-	go func() {
-		for {
-			typ, p, err := srv.Read(ctx)
-			if err != nil {
-				return
-			}
-			if srv.Write(ctx, typ, p) != nil {
-				return
-			}
-		}
-	}()
+	go echoReads(ctx, srv)
 	msg := benchText(128)
 	b.ReportAllocs()
 	for b.Loop() {
