@@ -244,9 +244,7 @@ func (w *writer) maybeRestartWAL() {
 	d := time.Since(start)
 	w.restarts.Add(1)
 	w.restartTotal.Add(int64(d))
-	if int64(d) > w.restartMax.Load() {
-		w.restartMax.Store(int64(d)) // only the writer stores
-	}
+	storeMax(&w.restartMax, d)
 	if err != nil {
 		if w.wal.tries++; w.wal.tries < restartTries && !forced {
 			return // after the next batch, which leaves only its frames to copy

@@ -331,7 +331,7 @@ type Stats struct {
 	// the queueing part of a write's latency.
 	BatchMax     time.Duration // longest batch: transaction, its requests and commit
 	SlowBatches  uint64        // batches that took longer than SlowBatch
-	Restarts     uint64        // WAL restarts done (see the package documentation)
+	Restarts     uint64        // WAL restarts tried, those readers held off included (see the package documentation)
 	RestartMax   time.Duration // longest WAL restart, its waits for readers included
 	RestartTotal time.Duration
 	// RestartFrames counts the frames the restarts themselves copied to

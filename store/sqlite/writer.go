@@ -304,8 +304,14 @@ func (w *writer) noteBatch(d time.Duration) {
 	if d > SlowBatch {
 		w.slowBatches.Add(1)
 	}
-	if int64(d) > w.batchMax.Load() {
-		w.batchMax.Store(int64(d)) // only the writer stores
+	storeMax(&w.batchMax, d)
+}
+
+// storeMax raises m to d; only the writer stores, so Load then Store is
+// enough.
+func storeMax(m *atomic.Int64, d time.Duration) {
+	if int64(d) > m.Load() {
+		m.Store(int64(d))
 	}
 }
 
