@@ -195,14 +195,23 @@ func TestCancel(t *testing.T) {
 	cancel := mustSubscribe(t, b, "s", c.handle)
 	var selfCanceled int
 	var selfCancel func()
+	ran := make(chan struct{}, 3)
 	selfCancel = mustSubscribe(t, b, "s", func(string, []byte) {
 		selfCanceled++
 		selfCancel() // cancel from inside the handler must not deadlock
+		ran <- struct{}{}
 	})
 	if err := b.Publish(ctx, "s", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
 	c.wait(t, 1)
+	// Its own goroutine may not have taken "1" yet; Close would discard
+	// it then, and the count below would say nothing about cancelling.
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("self-canceling handler never ran")
+	}
 	cancel()
 	cancel() // idempotent
 	if err := b.Publish(ctx, "s", []byte("2")); err != nil {
