@@ -76,13 +76,33 @@ func (s *pollerSys) start(p *Poller) error {
 		syscall.Close(epfd)
 		return os.NewSyscallError("pipe2", err)
 	}
+	if err := s.setUp(epfd, pipe[0]); err != nil {
+		if s.epfile != nil {
+			s.epfile.Close()
+		} else {
+			syscall.Close(epfd)
+		}
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return err
+	}
+	s.epfd, s.wakeR, s.wakeW = epfd, pipe[0], pipe[1]
+	for range p.opts.Workers {
+		w := &worker{p: p, buf: make([]byte, p.opts.ReadBufferSize), events: make([]syscall.EpollEvent, eventsPerWait)}
+		w.waitFn = w.wait
+		s.workers.Add(1)
+		go w.run()
+	}
+	return nil
+}
+
+// setUp registers the wake-up pipe's read end in epfd and epfd in Go's
+// netpoller (s.epfile, s.eprc). On failure start closes what was made.
+func (s *pollerSys) setUp(epfd, wakeR int) error {
 	// Level-triggered and never drained: once written, it wakes every
 	// worker. Its id is 0; connection ids start at 1.
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
-		syscall.Close(epfd)
-		syscall.Close(pipe[0])
-		syscall.Close(pipe[1])
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, wakeR, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	// The epoll descriptor is itself pollable: registered in Go's
@@ -90,26 +110,14 @@ func (s *pollerSys) start(p *Poller) error {
 	// Read instead of holding threads in epoll_wait (which would make the
 	// scheduler hand their Ps to other threads at every wait).
 	if err := syscall.SetNonblock(epfd, true); err != nil {
-		syscall.Close(epfd)
-		syscall.Close(pipe[0])
-		syscall.Close(pipe[1])
 		return os.NewSyscallError("fcntl", err)
 	}
 	s.epfile = os.NewFile(uintptr(epfd), "epoll")
 	rc, err := s.epfile.SyscallConn()
 	if err != nil {
-		s.epfile.Close()
-		syscall.Close(pipe[0])
-		syscall.Close(pipe[1])
 		return fmt.Errorf("epoll descriptor: %w", err)
 	}
-	s.epfd, s.eprc, s.wakeR, s.wakeW = epfd, rc, pipe[0], pipe[1]
-	for range p.opts.Workers {
-		w := &worker{p: p, buf: make([]byte, p.opts.ReadBufferSize), events: make([]syscall.EpollEvent, eventsPerWait)}
-		w.waitFn = w.wait
-		s.workers.Add(1)
-		go w.run()
-	}
+	s.eprc = rc
 	return nil
 }
 
