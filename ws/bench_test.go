@@ -212,7 +212,7 @@ func BenchmarkWritePrepared(b *testing.B) {
 func BenchmarkEchoLoopback(b *testing.B) {
 	cli, srv := connPair(b, nil)
 	ctx := context.Background()
-	go echoReads(ctx, srv)
+	go echo(srv)
 	msg := benchText(128)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -105,20 +105,6 @@ func rawServer(t *testing.T, mutate func(cfg *connConfig)) (raw net.Conn, srv *C
 	return cn, srv
 }
 
-// echoReads reads messages from c and writes each back with its type
-// until either fails.
-func echoReads(ctx context.Context, c *Conn) {
-	for {
-		typ, p, err := c.Read(ctx)
-		if err != nil {
-			return
-		}
-		if err := c.Write(ctx, typ, p); err != nil {
-			return
-		}
-	}
-}
-
 // discardReads reads and drops messages from c until a read fails.
 func discardReads(ctx context.Context, c *Conn) {
 	for {
@@ -131,7 +117,7 @@ func discardReads(ctx context.Context, c *Conn) {
 func TestConnEchoSizes(t *testing.T) {
 	cli, srv := connPair(t, nil)
 	ctx := context.Background()
-	go echoReads(ctx, srv)
+	go echo(srv)
 	for _, n := range []int{0, 1, 63, 64, 65, 125, 126, 4095, 4096, 65535, 65536, 300 << 10, 2 << 20} {
 		msg := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
 		typ := MessageBinary
@@ -629,7 +615,7 @@ func TestConnCompressedRoundTrip(t *testing.T) {
 				c.compression = CompressionOptions{Threshold: 64}
 			})
 			ctx := context.Background()
-			go echoReads(ctx, srv)
+			go echo(srv)
 			pm, _ := NewPreparedMessage(MessageText, bytes.Repeat([]byte("prepared "), 50))
 			for i, msg := range [][]byte{
 				[]byte("short"),

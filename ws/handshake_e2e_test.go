@@ -37,6 +37,8 @@ func echoServer(t *testing.T, opts *AcceptOptions) *httptest.Server {
 	return srv
 }
 
+// echo reads messages from c and writes each back with its type until
+// either fails.
 func echo(c *Conn) {
 	ctx := context.Background()
 	for {
