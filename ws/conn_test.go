@@ -555,6 +555,51 @@ func TestConnHeartbeat(t *testing.T) {
 	}
 }
 
+// TestConnHeartbeatDuringClose: a heartbeat ping that cannot go out
+// because the close handshake has begun is not a pong timeout: the
+// handshake completes when the peer answers, however many heartbeat ticks
+// pass while it waits (the heartbeat once took "ping after close" for a
+// timed-out pong and cut the handshake short).
+func TestConnHeartbeatDuringClose(t *testing.T) {
+	raw, srv := rawServer(t, func(c *connConfig) {
+		c.pingInterval = 2 * time.Millisecond
+		c.pongTimeout = time.Minute
+	})
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := srv.Read(context.Background()); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	closed := make(chan error, 1)
+	var once sync.Once
+	for {
+		_, op, p := rawServerFrame(t, raw)
+		switch op {
+		case opPing:
+			raw.Write(maskedFrame(true, opPong, string(p)))
+			once.Do(func() { go func() { closed <- srv.Close(StatusNormalClosure, "bye") }() })
+			continue
+		case opClose:
+		default:
+			t.Fatalf("unexpected op %d", op)
+		}
+		// Many heartbeat ticks pass before the peer answers the close.
+		time.Sleep(100 * time.Millisecond)
+		raw.Write(maskedFrame(true, opClose, string(p[:2])))
+		break
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-errc; errors.Is(err, ErrPongTimeout) {
+		t.Fatalf("read ended with %v", err)
+	}
+}
+
 // TestConnPipelinedBytes: bytes read past the handshake by the caller's
 // bufio.Reader are the start of the frame stream.
 func TestConnPipelinedBytes(t *testing.T) {

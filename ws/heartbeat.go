@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -98,14 +99,19 @@ func (c *Conn) heartbeat(interval, timeout time.Duration) {
 		recvs := c.recvs.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := c.Ping(ctx)
+		timedOut := ctx.Err() != nil // read before cancel, which sets it too
 		cancel()
 		switch {
 		case err == nil:
 		case c.isClosed():
 			return
-		case ctx.Err() != nil && c.recvs.Load() == recvs && c.reading.Load():
+		case timedOut && c.recvs.Load() == recvs && c.reading.Load():
 			// A close handshake would not complete either.
 			c.closeTCPCause(errPongTimeout)
+			return
+		case errors.Is(err, ErrClosed):
+			// A close frame went out: no more pings, and the close
+			// handshake has a timeout of its own.
 			return
 		}
 	}
