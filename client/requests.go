@@ -30,14 +30,16 @@ type frame struct {
 	User        string          `json:"user,omitempty"`
 }
 
-// NewClientMsgID returns a random client message id.
-func NewClientMsgID() string { return newRandomID() }
+// NewClientMsgID returns a fresh client message id: a UUID version 7, so
+// that the ids a client sends grow with time (cheaper for the server to
+// index) while staying unique across clients.
+func NewClientMsgID() string { return newTimeOrderedID() }
 
 // Send queues a message and waits for the server's acknowledgement (the
 // message is then durable). While disconnected the message waits in the
 // queue and goes out, with the same client message id, once connected; if
 // ctx ends first the message stays queued and may still be sent. clientMsgID
-// may be "" for a fresh random id.
+// may be "" for a fresh one (NewClientMsgID).
 func (c *Client) Send(ctx context.Context, conv, clientMsgID, body string, meta json.RawMessage) (protocol.Ack, error) {
 	done, err := c.SendAsync(conv, clientMsgID, body, meta)
 	if err != nil {
@@ -80,7 +82,7 @@ func (c *Client) SendFunc(conv, clientMsgID, body string, meta json.RawMessage, 
 		return err
 	}
 	if clientMsgID == "" {
-		clientMsgID = newRandomID()
+		clientMsgID = newTimeOrderedID()
 	}
 	o := &outgoing{conv: conv, clientMsgID: clientMsgID, body: body, meta: meta, done: done}
 	c.mu.Lock()

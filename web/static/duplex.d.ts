@@ -104,7 +104,7 @@ export interface DuplexOptions {
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   requestTimeoutMs?: number;
-  /** While on a fallback transport, how often to try WebSocket again. */
+  /** While on a fallback transport, how often to try the preferred transports again. */
   upgradeProbeMs?: number;
   backoff?: { base?: number; cap?: number };
   queueLimit?: number;
@@ -158,4 +158,5 @@ export declare class TransportError extends Error {
 
 export declare function closeAction(code: number): "retry" | "refresh" | "stop";
 export declare function backoffDelay(attempt: number, opts?: { base?: number; cap?: number; random?: () => number }): number;
+/** A fresh client message id: a time-ordered UUID version 7. */
 export declare function newClientMsgId(): string;

@@ -87,12 +87,38 @@ export class Emitter {
   }
 }
 
-/** Random client message id; stable across retries of one send. */
+const idClock = { ms: 0, seq: 0 };
+
+/**
+ * A fresh client message id, stable across retries of one send: a UUID
+ * version 7 (RFC 9562), 48 bits of Unix milliseconds, a 12-bit counter that
+ * keeps this page's ids increasing within a millisecond, and 62 random bits.
+ * Ids that grow with time are cheaper for the server to index than random
+ * ones (they land next to the sender's previous ids).
+ */
 export function newClientMsgId() {
-  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
   const b = new Uint8Array(16);
   globalThis.crypto.getRandomValues(b);
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  const now = Date.now();
+  if (now > idClock.ms) {
+    idClock.ms = now;
+    idClock.seq = ((b[6] << 8) | b[7]) & 0x07ff; // room to count up
+  } else if (idClock.seq < 0x0fff) {
+    idClock.seq++;
+  } else {
+    idClock.ms++; // 4,096 ids in one millisecond: borrow the next one
+    idClock.seq = 0;
+  }
+  let ms = idClock.ms;
+  for (let i = 5; i >= 0; i--) {
+    b[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  b[6] = 0x70 | (idClock.seq >> 8);
+  b[7] = idClock.seq & 0xff;
+  b[8] = 0x80 | (b[8] & 0x3f);
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /**

@@ -95,9 +95,16 @@ test("emitter isolates handlers and unsubscribes", async () => {
   assert.deepEqual(got, [1]);
 });
 
-test("client message ids are unique", () => {
-  const ids = new Set(Array.from({ length: 1000 }, newClientMsgId));
-  assert.equal(ids.size, 1000);
+test("client message ids are unique, time-ordered UUIDv7s", () => {
+  const n = 10000; // more than the counter holds in one millisecond
+  const ids = Array.from({ length: n }, newClientMsgId);
+  assert.equal(new Set(ids).size, n);
+  for (let i = 0; i < n; i++) {
+    assert.match(ids[i], /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    if (i > 0) assert.ok(ids[i] > ids[i - 1], `${ids[i]} after ${ids[i - 1]}`);
+  }
+  const ms = parseInt(ids[0].replace(/-/g, "").slice(0, 12), 16);
+  assert.ok(Math.abs(ms - Date.now()) < 60000, "the first 48 bits are the time in ms");
 });
 
 test("unknown transport names are refused up front", () => {
