@@ -543,7 +543,7 @@ export class Duplex extends Emitter {
       ...opts,
     };
     for (const name of this.opts.transports) {
-      if (!(this.opts.transportClasses?.[name] ?? TRANSPORTS[name])) throw new Error(`duplex: unknown transport ${name}`);
+      if (!this.#transportClass(name)) throw new Error(`duplex: unknown transport ${name}`);
     }
     this.base = httpBase(this.opts.url);
     this.token = opts.token;
@@ -691,7 +691,7 @@ export class Duplex extends Emitter {
       if (gen !== this.#gen) return;
       this.token = token;
     }
-    const Transport = this.opts.transportClasses?.[name] ?? TRANSPORTS[name];
+    const Transport = this.#transportClass(name);
     const t = new Transport(this.base, this.token, this.#hooks(gen));
     // The transport is current before open() settles: SSE and long-polling
     // deliver the welcome from inside open(), and what the welcome starts
@@ -714,9 +714,10 @@ export class Duplex extends Emitter {
     }
     this.#lastFrameAt = Date.now();
     this.#heartbeat(gen);
-    // On a fallback, keep trying WebSocket when it is preferred to this one.
-    const ws = this.opts.transports.indexOf("websocket");
-    if (ws >= 0 && ws < transportIndex) this.#scheduleUpgradeProbe(gen);
+    // On a fallback, keep trying the transports preferred to this one: a
+    // page that fell back while the server was down (long-polling, say, when
+    // SSE was refused for a moment) must not stay there for good.
+    if (transportIndex > 0) this.#scheduleUpgradeProbe(gen, transportIndex);
     // CONNECTED is announced when the welcome frame arrives.
   }
 
@@ -802,20 +803,30 @@ export class Duplex extends Emitter {
     this.#later(tick, this.opts.heartbeatTimeoutMs / 2);
   }
 
-  #scheduleUpgradeProbe(gen) {
+  /** The class of transport name: the caller's override or the built-in one. */
+  #transportClass(name) {
+    return this.opts.transportClasses?.[name] ?? TRANSPORTS[name];
+  }
+
+  #scheduleUpgradeProbe(gen, current) {
     this.#later(async () => {
       if (gen !== this.#gen || this.state !== State.CONNECTED) return;
-      const WS = this.opts.transportClasses?.websocket ?? WebSocketTransport;
-      const probe = new WS(this.base, this.token, { frame() {}, closed() {}, alive() {} });
-      try {
-        await probe.open();
-      } catch {
-        this.#scheduleUpgradeProbe(gen);
-        return;
+      let works = false;
+      const hooks = { frame() {}, closed() {}, alive() {}, requestFailed() {}, cursors: () => ({}), channels: () => ({}), reads: () => ({}) };
+      for (const name of this.opts.transports.slice(0, current)) {
+        const Transport = this.#transportClass(name);
+        const probe = new Transport(this.base, this.token, hooks);
+        try {
+          await probe.open();
+          works = true;
+        } catch { /* still refused: try the next, or again later */ }
+        probe.close();
+        if (works || gen !== this.#gen) break;
       }
-      probe.close();
       if (gen !== this.#gen) return;
-      // WebSocket works again: switch to it; resume makes the switch lossless.
+      if (!works) return this.#scheduleUpgradeProbe(gen, current);
+      // A preferred transport works again: switch, trying them in order from
+      // the first; resume makes the switch lossless.
       this.transport?.close();
       this.transport = undefined;
       this.#failPending(new TransportError("duplex: switching transport"));

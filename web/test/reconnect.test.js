@@ -191,7 +191,7 @@ test("a welcome delivered from inside open() (SSE, long-polling) resumes through
   assert.deepEqual(connected, ["sse", "sse"], "the connected state names the transport");
 });
 
-test("on a fallback, WebSocket is probed again only when it is preferred to the current transport", async (t) => {
+test("on a fallback, the transports preferred to the current one are probed again", async (t) => {
   const run = async (transports) => {
     const ws = new FakeServer();
     ws.refuseNext = 1; // blocked for the first attempt only
@@ -217,12 +217,35 @@ test("on a fallback, WebSocket is probed again only when it is preferred to the 
   // Preferred and blocked once: the probe finds it working and switches.
   const up = await run(["websocket", "sse"]);
   await until(() => up.dx.transport?.name === "websocket" && up.dx.state === State.CONNECTED, "back on websocket");
-  // Not offered by the server: never tried, however long on long-polling.
+  // Not offered by the server: never tried, however long on long-polling
+  // (SSE, preferred but refused for good, is probed instead).
   const none = await run(["sse", "longpoll"]);
   assert.equal(none.dx.transport.name, "longpoll");
   await new Promise((r) => setTimeout(r, 40));
   assert.equal(none.probes(), 0, "no WebSocket probe when WebSocket is not among the transports");
   assert.equal(none.dx.transport.name, "longpoll");
+});
+
+test("a page that fell back to long-polling while SSE was refused goes back to SSE", async (t) => {
+  const sse = new FakeServer();
+  sse.refuseNext = 1; // refused once, as while the server restarts
+  const lp = new FakeServer();
+  const named = (server, name) => class extends server.transportClass() { name = name; };
+  const dx = new Duplex({
+    token: "t", url: "http://fake", transports: ["sse", "longpoll"],
+    transportClasses: { sse: named(sse, "sse"), longpoll: named(lp, "longpoll") },
+    backoff: { base: 1, cap: 5 }, heartbeatMs: 60000, heartbeatTimeoutMs: 60000, upgradeProbeMs: 5,
+  });
+  t.after(() => dx.close());
+  const connected = [];
+  dx.on("state", (s) => s.state === State.CONNECTED && connected.push(s.transport));
+  dx.connect();
+  await until(() => dx.state === State.CONNECTED, "connected");
+  assert.equal(dx.transport.name, "longpoll");
+  await until(() => dx.transport?.name === "sse" && dx.state === State.CONNECTED, "back on sse");
+  assert.deepEqual(connected, ["longpoll", "sse"]);
+  const a = await dx.send("c", "over sse again");
+  assert.equal(a.seq, 1);
 });
 
 test("sends the server refuses fail once; transport failures are retried", { timeout: 10000 }, async (t) => {
