@@ -333,22 +333,56 @@ func TestPollEndpoint(t *testing.T) {
 func TestPollEndsAtShutdown(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	conv := e.direct("alice", "bob").ID
-	got := make(chan int, 1)
+	type answer struct {
+		st  int
+		err error
+	}
+	got := make(chan answer, 1)
+	req, _ := http.NewRequest("POST", e.base+"/poll", strings.NewReader(`{"cursors":{"`+conv+`":0},"wait_ms":30000}`))
+	req.Header.Set("Authorization", "Bearer "+e.token("bob"))
 	go func() {
-		got <- e.call("POST", "/poll", "bob", map[string]any{"cursors": map[string]int64{conv: 0}, "wait_ms": 30000}, nil)
+		resp, err := e.client.Do(req) // e.client gives up after 10s
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		resp.Body.Close()
+		got <- answer{st: resp.StatusCode}
 	}()
-	time.Sleep(100 * time.Millisecond) // let it start waiting (either way it must end)
+	// A running poll is one of bob's connections: once he is online the
+	// server holds the poll (in its store read or its wait; either way it
+	// must end), so the shutdown cannot come before the request is sent.
+	for deadline := time.Now().Add(10 * time.Second); !e.online("alice", "bob"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the poll never made bob online")
+		}
+	}
 	if err := e.stop(); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case st := <-got:
-		if st != 200 && st != 503 {
-			t.Fatalf("poll at shutdown: %d", st)
+	case a := <-got:
+		if a.err != nil || a.st != 200 && a.st != 503 {
+			t.Fatalf("poll at shutdown: %d %v", a.st, a.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("poll still waiting after shutdown")
 	}
+}
+
+// online reports whether /api/presence, asked by asker, shows user online.
+func (e *testEnv) online(asker, user string) bool {
+	e.t.Helper()
+	var pres struct {
+		Presence []struct {
+			User   string
+			Online bool
+		}
+	}
+	if st := e.call("GET", "/api/presence?users="+user, asker, nil, &pres); st != 200 || len(pres.Presence) != 1 {
+		e.t.Fatalf("presence of %s: %d %+v", user, st, pres)
+	}
+	return pres.Presence[0].Online
 }
 
 // TestSubscribeThroughSession: subscribe over /rpc with the SSE session's
@@ -479,12 +513,18 @@ func TestSSESlowConsumer(t *testing.T) {
 	if st, fs := e.rpc("bob", w.Session, map[string]any{"type": "subscribe", "id": "s", "channel": "flood"}); st != 200 || len(fs) != 1 || fs[0].Type != "result" {
 		t.Fatalf("subscribe: %d %+v", st, fs)
 	}
-	// bob reads nothing while 32 MiB are published: far more than loopback
-	// socket buffers hold, so the queue overflows.
+	// bob reads nothing while up to 32 MiB are published: far more than
+	// loopback socket buffers hold, so the queue overflows. Publishing
+	// stops once it did: the stream's writer is blocked meanwhile, and
+	// all 2000 publications under -race on a loaded machine can outlast
+	// its write timeout, which ends the stream without the close event.
 	data := map[string]string{"pad": strings.Repeat("x", 16000)}
 	for i := 0; i < 2000; i++ {
 		if st := e.call("POST", "/api/channels/flood/publish", "admin", map[string]any{"data": data}, nil); st != 200 {
 			t.Fatalf("publish %d: %d", i, st)
+		}
+		if i%20 == 19 && !strings.Contains(e.get(t, "/metrics"), "duplex_queue_drops_total 0\n") {
+			break
 		}
 	}
 	done := make(chan string, 1)

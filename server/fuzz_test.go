@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -51,6 +52,11 @@ func FuzzAPIBodies(f *testing.F) {
 // FuzzFallbackBodies posts arbitrary bodies to /rpc and /poll: never a
 // server fault; a 200 is {"frames":[...]} of well-formed frames, anything
 // else the JSON error body. Polls are cut short by the request context.
+// That context also bounds the store reads before the wait, and on a
+// loaded machine it can end during them: the caller gave up, and the
+// answer is then 503 unavailable, which is not a server fault. Only that
+// 503, written after the context ended, is excused; an internal error
+// never is.
 func FuzzFallbackBodies(f *testing.F) {
 	e := newEnv(f, envOpts{})
 	conv := e.direct("alice", "bob")
@@ -72,9 +78,14 @@ func FuzzFallbackBodies(f *testing.F) {
 		defer cancel()
 		r := httptest.NewRequestWithContext(ctx, "POST", path, bytes.NewReader(body))
 		r.Header.Set("Authorization", "Bearer "+token)
-		w := httptest.NewRecorder()
+		w := &gaveUpRecorder{ResponseRecorder: httptest.NewRecorder(), ctx: ctx}
 		e.srv.ServeHTTP(w, r)
 		switch {
+		case w.Code == http.StatusServiceUnavailable && w.gaveUp:
+			var eb apiErr
+			if err := json.Unmarshal(w.Body.Bytes(), &eb); err != nil || eb.Error.Code != "unavailable" {
+				t.Fatalf("POST %s %q: %d after the request context ended, with body %q", path, body, w.Code, w.Body)
+			}
 		case w.Code >= 500:
 			t.Fatalf("POST %s %q: %d %s", path, body, w.Code, w.Body)
 		case w.Code >= 400:
@@ -95,3 +106,21 @@ func FuzzFallbackBodies(f *testing.F) {
 		}
 	})
 }
+
+// gaveUpRecorder records whether the request's context had already ended
+// when the handler wrote its status: the client had given up by then.
+type gaveUpRecorder struct {
+	*httptest.ResponseRecorder
+	ctx           context.Context
+	wrote, gaveUp bool
+}
+
+func (g *gaveUpRecorder) WriteHeader(code int) {
+	if !g.wrote {
+		g.wrote, g.gaveUp = true, g.ctx.Err() != nil
+	}
+	g.ResponseRecorder.WriteHeader(code)
+}
+
+// Unwrap lets http.NewResponseController reach the recorder.
+func (g *gaveUpRecorder) Unwrap() http.ResponseWriter { return g.ResponseRecorder }

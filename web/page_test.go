@@ -220,6 +220,14 @@ func (p *page) waitConnected(transport string) {
 	p.waitFor("the connected banner "+transport, cond)
 }
 
+// waitConnectedOn waits until the page is connected over one of transports.
+func (p *page) waitConnectedOn(transports []string) {
+	p.t.Helper()
+	list, _ := json.Marshal(transports)
+	p.waitFor(fmt.Sprintf("the connected banner on one of %v", transports), fmt.Sprintf(
+		`document.getElementById("banner").dataset.state === "connected" && %s.includes(document.getElementById("banner").dataset.transport)`, list))
+}
+
 // startChat starts a direct conversation with peer through the sidebar
 // form and returns its id once it is open.
 func (p *page) startChat(peer string) string {

@@ -60,13 +60,28 @@ func TestWriteBatch(t *testing.T) {
 				if r == roleClient {
 					w, rd = cli, srv
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				// A hang is a step that makes no progress for 2 minutes:
+				// each read, and the writer's return after the last read.
+				// A step can be long: WriteBatch compresses up to 256 KiB
+				// of frames before its first write (all of "many"), which
+				// under -race takes about 3.5s on an idle machine and more
+				// than 20s on a loaded one (0.1s without -race).
+				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
+				const stepTimeout = 2 * time.Minute
+				step := func() (context.Context, context.CancelFunc) {
+					return context.WithTimeout(ctx, stepTimeout)
+				}
+				read := func() (MessageType, []byte, error) {
+					rctx, rcancel := step()
+					defer rcancel()
+					return rd.Read(rctx)
+				}
 				for _, b := range batches {
 					errc := make(chan error, 1)
 					go func() { errc <- w.WriteBatch(ctx, MessageBinary, b.msgs) }()
 					for i, want := range b.msgs {
-						typ, p, err := rd.Read(ctx)
+						typ, p, err := read()
 						if err != nil {
 							t.Fatalf("%s: message %d: %v", b.name, i, err)
 						}
@@ -74,16 +89,23 @@ func TestWriteBatch(t *testing.T) {
 							t.Fatalf("%s: message %d: type %v, %d bytes, want %d", b.name, i, typ, len(p), len(want))
 						}
 					}
-					if err := <-errc; err != nil {
-						t.Fatalf("%s: WriteBatch: %v", b.name, err)
+					select {
+					case err := <-errc:
+						if err != nil {
+							t.Fatalf("%s: WriteBatch: %v", b.name, err)
+						}
+					case <-time.After(stepTimeout):
+						t.Fatalf("%s: WriteBatch still running %v after its last message was read", b.name, stepTimeout)
 					}
 				}
 				// Nothing beyond the batches was written: the next message
 				// read is this one.
-				if err := w.Write(ctx, MessageText, []byte("end")); err != nil {
+				wctx, wcancel := step()
+				defer wcancel()
+				if err := w.Write(wctx, MessageText, []byte("end")); err != nil {
 					t.Fatal(err)
 				}
-				if _, p, err := rd.Read(ctx); err != nil || string(p) != "end" {
+				if _, p, err := read(); err != nil || string(p) != "end" {
 					t.Fatalf("after the batches: %q, %v", p, err)
 				}
 			})
