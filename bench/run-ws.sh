@@ -11,6 +11,14 @@ ECHO_CONNS=${ECHO_CONNS:-1000}
 DURATION=${DURATION:-10s}
 MODES=${MODES:-"idle echo"}
 SERVER_FLAGS=${SERVER_FLAGS:-} # e.g. "-ping 30s" (duplex, duplex-event)
+# PIN=1 runs the server on CPU 0 and the load tool on CPU 1 (taskset), so
+# that the load tool's own CPU no longer shares a core with the server under
+# test: the echo rate then follows the server's cost per message.
+if [ "${PIN:-0}" = 1 ]; then
+	srv_pin="taskset -c 0" load_pin="taskset -c 1"
+else
+	srv_pin="" load_pin=""
+fi
 
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
@@ -23,7 +31,7 @@ for impl in $IMPLS; do
 		# Written by the server itself: the shell must not see the previous
 		# server's address while the new one starts.
 		rm -f "$bin/addr"
-		"$bin/wsserver" -impl "$impl" $SERVER_FLAGS >"$bin/addr.tmp" 2>"$bin/server.log" &
+		$srv_pin "$bin/wsserver" -impl "$impl" $SERVER_FLAGS >"$bin/addr.tmp" 2>"$bin/server.log" &
 		spid=$!
 		for _ in $(seq 1 300); do [ -s "$bin/addr.tmp" ] && break; sleep 0.1; done
 		mv "$bin/addr.tmp" "$bin/addr"
@@ -39,7 +47,7 @@ for impl in $IMPLS; do
 		if [ "$mode" = idle ]; then
 			out=$("$bin/wsload" -mode idle -conns "$IDLE_CONNS" -pid "$spid" "ws://$addr/" 2>&1) || out="{\"error\":\"$(echo "$out" | tail -n1 | tr -d '"')\"}"
 		else
-			out=$("$bin/wsload" -mode echo -conns "$ECHO_CONNS" -duration "$DURATION" -pid "$spid" "ws://$addr/" 2>&1) || out="{\"error\":\"$(echo "$out" | tail -n1 | tr -d '"')\"}"
+			out=$($load_pin "$bin/wsload" -mode echo -conns "$ECHO_CONNS" -duration "$DURATION" -pid "$spid" "ws://$addr/" 2>&1) || out="{\"error\":\"$(echo "$out" | tail -n1 | tr -d '"')\"}"
 		fi
 		echo "{\"impl\":\"$impl\",\"mode\":\"$mode\",\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",\"result\":$out}"
 		kill "$spid"
