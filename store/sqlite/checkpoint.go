@@ -219,9 +219,10 @@ func (w *writer) walEnd() (int64, bool) {
 // threshold. It runs between batches, after their callers were answered,
 // and every write queued meanwhile waits for it: what it costs is what
 // the checkpointer left to copy (and sync), so it asks the checkpointer
-// for another pass after each batch until little is left, and never
-// waits for a pass in progress (the WAL may thus outgrow twice the
-// threshold by what one pass takes to run).
+// for another pass after each batch until little is left, and does not
+// wait for a pass in progress until the WAL reaches twice the threshold:
+// from there it waits, so that the bound holds however slow the passes
+// are (on a loaded machine one can outlast many batches).
 func (w *writer) maybeRestartWAL() {
 	if !w.wal.asked {
 		return
@@ -233,7 +234,9 @@ func (w *writer) maybeRestartWAL() {
 		return
 	}
 	start := time.Now()
-	if !w.ckpt.mu.TryLock() {
+	if forced {
+		w.ckpt.mu.Lock()
+	} else if !w.ckpt.mu.TryLock() {
 		// A pass is running: waiting for it would stall the writer for
 		// all of it, while after it (at the next batch) the restart has
 		// less to copy.
