@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
@@ -33,12 +34,14 @@ var benchSenders = func() int {
 
 func BenchmarkAppendParallel(b *testing.B) {
 	for _, bc := range []struct {
-		name string
-		opts sqlite.Options
+		name   string
+		opts   sqlite.Options
+		random bool // random client ids instead of time-ordered ones
 	}{
-		{"normal", sqlite.Options{}},
-		{"full", sqlite.Options{Durability: sqlite.DurabilityFull}},
-		{"normal-nobatch", sqlite.Options{MaxBatch: 1}},
+		{"normal", sqlite.Options{}, false},
+		{"full", sqlite.Options{Durability: sqlite.DurabilityFull}, false},
+		{"full-randomids", sqlite.Options{Durability: sqlite.DurabilityFull}, true},
+		{"normal-nobatch", sqlite.Options{MaxBatch: 1}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := openTemp(b, bc.opts)
@@ -52,7 +55,10 @@ func BenchmarkAppendParallel(b *testing.B) {
 				}
 				convs[i] = c
 			}
-			var worker atomic.Int64
+			// Client ids are time-ordered, as the bundled clients' UUIDv7
+			// are (a zero-padded global count orders the same way), or
+			// random (an old client's UUIDv4).
+			var worker, idSeq atomic.Int64
 			var latMu sync.Mutex
 			var lats []time.Duration // every Append's latency, for p99 and max
 			b.SetParallelism(benchSenders / runtime.GOMAXPROCS(0))
@@ -62,6 +68,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				w := int(worker.Add(1))
 				buf := make([]byte, 0, 32)
+				rnd := rand.New(rand.NewPCG(uint64(w), 1))
 				var mine []time.Duration
 				defer func() {
 					latMu.Lock()
@@ -71,8 +78,11 @@ func BenchmarkAppendParallel(b *testing.B) {
 				for i := 0; pb.Next(); i++ {
 					c := convs[(w*7+i)%len(convs)]
 					sender := "u" + strconv.Itoa(2*((w*7+i)%len(convs)))
-					buf = strconv.AppendInt(append(buf[:0], 'w'), int64(w), 10)
-					buf = strconv.AppendInt(append(buf, '-'), int64(i), 10)
+					if bc.random {
+						buf = fmt.Appendf(buf[:0], "%016x%016x", rnd.Uint64(), rnd.Uint64())
+					} else {
+						buf = fmt.Appendf(buf[:0], "%016x", idSeq.Add(1))
+					}
 					t0 := time.Now()
 					_, _, err := s.Append(ctx, store.NewMessage{ConversationID: c.ID, Sender: sender,
 						ClientMsgID: string(buf), Body: "hello, this is a typical short chat message"})

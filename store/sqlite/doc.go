@@ -21,8 +21,10 @@
 // assigned by a single goroutine: each Append inserts the message with its
 // conversation's newest seq + 1. A conversation's newest seq (LastSeq) is
 // not stored separately: it is read from its newest message (one seek), so
-// an append writes no other row. A unique index on (conversation_id,
-// sender, client_msg_id) makes retries idempotent.
+// an append writes no other row. A unique index on (client_msg_id,
+// conversation_id, sender) makes retries idempotent; keyed by the id
+// first, so that time-ordered ids (UUIDv7, what the bundled clients send)
+// all append at one end of it.
 //
 // Because only the writer appends and changes memberships, it keeps each
 // conversation's newest seq and its members in memory between batches

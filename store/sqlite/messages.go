@@ -106,7 +106,7 @@ func (w *writer) findDuplicate(r *request) (found bool, err error) {
 	var seq, at int64
 	var body string
 	var meta []byte
-	err = w.findDup.QueryRowContext(bg, m.ConversationID, m.Sender, m.ClientMsgID).Scan(&seq, &body, &meta, &at)
+	err = w.findDup.QueryRowContext(bg, m.ClientMsgID, m.ConversationID, m.Sender).Scan(&seq, &body, &meta, &at)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil

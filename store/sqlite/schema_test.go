@@ -182,3 +182,42 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Errorf("MarkRead clamped to %d, %v; want 4", got, err)
 	}
 }
+
+// TestClientIDIndex: the idempotency lookup is one search of the client-id
+// index, which is keyed by the id first (migration 3), so that
+// time-ordered ids from every sender append at one end of it.
+func TestClientIDIndex(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "i.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.read.QueryContext(ctx, "SELECT name FROM pragma_index_info('messages_by_client_id') ORDER BY seqno")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cols, ","); got != "client_msg_id,conversation_id,sender" {
+		t.Errorf("messages_by_client_id columns = %s, want client_msg_id,conversation_id,sender", got)
+	}
+	var id, parent, unused int
+	var plan string
+	if err := s.read.QueryRowContext(ctx, `EXPLAIN QUERY PLAN SELECT seq, body FROM messages
+		WHERE client_msg_id = 'x' AND conversation_id = 'c' AND sender = 'a' AND client_msg_id <> ''`).Scan(&id, &parent, &unused, &plan); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "INDEX messages_by_client_id (client_msg_id=? AND conversation_id=? AND sender=?)") {
+		t.Errorf("duplicate lookup plan = %q, want a search of messages_by_client_id on all three columns", plan)
+	}
+}

@@ -112,7 +112,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 		{&w.release, "RELEASE op"},
 		{&w.rollbackTo, "ROLLBACK TO op"},
 		{&w.findDup, `SELECT seq, body, meta, created_at FROM messages
-			WHERE conversation_id = ? AND sender = ? AND client_msg_id = ? AND client_msg_id <> ''`},
+			WHERE client_msg_id = ? AND conversation_id = ? AND sender = ? AND client_msg_id <> ''`},
 		// Plain single-row statements: INSERT ... SELECT or RETURNING would
 		// make SQLite open a statement journal and an ephemeral table on
 		// every append. EXPLAIN of insertMsg: one seek per B-tree (the
@@ -123,7 +123,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 		{&w.readSeq, "SELECT " + lastSeqOf + " FROM conversations c WHERE c.id = ?"},
 		{&w.insertMsg, `INSERT INTO messages (conversation_id, seq, sender, client_msg_id, body, meta, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (conversation_id, sender, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`},
+			ON CONFLICT (client_msg_id, conversation_id, sender) WHERE client_msg_id <> '' DO NOTHING`},
 		{&w.convExists, "SELECT kind FROM conversations WHERE id = ?"},
 		{&w.memberExists, "SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?"},
 		{&w.walRestart, "PRAGMA wal_checkpoint(RESTART)"},
