@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/duplexhq/duplex/store"
 )
@@ -28,8 +29,11 @@ func (s *Store) ChannelAppend(ctx context.Context, channel string, data json.Raw
 			channel, cm.Offset, []byte(data), cm.CreatedAt.UnixNano()); err != nil {
 			return err
 		}
-		_, err := w.execStmt("DELETE FROM channel_messages WHERE channel = ? AND pos <= ?", channel, cm.Offset-int64(keep))
-		return err
+		if _, err := w.execStmt("DELETE FROM channel_messages WHERE channel = ? AND pos <= ?", channel, cm.Offset-int64(keep)); err != nil {
+			return err
+		}
+		w.wrote(capKey{channel: true, name: channel}, cm.Offset-1, cm.Offset)
+		return nil
 	})
 	return cm, wrap(err, "channel append to "+channel)
 }
@@ -42,11 +46,15 @@ func (s *Store) ChannelAfter(ctx context.Context, channel string, after int64, l
 	if channel == "" || limit < 1 {
 		return nil, fmt.Errorf("sqlite: channel history: %w: empty channel or limit < 1", store.ErrInvalid)
 	}
-	st, err := s.readStmt(ctx, "SELECT pos, data, created_at FROM channel_messages WHERE channel = ? AND pos > ? ORDER BY pos LIMIT ?")
+	st, err := s.readStmt(ctx, "SELECT pos, data, created_at FROM channel_messages WHERE channel = ? AND pos > ? AND pos <= ? ORDER BY pos LIMIT ?")
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, channel, after, limit)
+	visible := int64(math.MaxInt64)
+	if c, ok := s.readCap(capKey{channel: true, name: channel}); ok {
+		visible = c
+	}
+	rows, err := st.QueryContext(ctx, channel, after, visible, limit)
 	if err != nil {
 		return nil, wrap(err, "channel history of "+channel)
 	}

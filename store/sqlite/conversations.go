@@ -197,6 +197,9 @@ func (s *Store) Conversation(ctx context.Context, convID string) (store.Conversa
 		return store.Conversation{}, err
 	}
 	c, err := scanConversation(st.QueryRowContext(ctx, convID))
+	if visible, ok := s.readCap(capKey{name: convID}); ok && c.LastSeq > visible {
+		c.LastSeq = visible
+	}
 	return c, wrap(err, "conversation "+convID)
 }
 
@@ -282,6 +285,11 @@ func (s *Store) Conversations(ctx context.Context, userID string) ([]store.UserC
 		return nil, wrap(err, "conversations of "+userID)
 	}
 	rows.Close()
+	for i := range out {
+		if err := s.capUnread(ctx, tx, userID, &out[i]); err != nil {
+			return nil, wrap(err, "conversations of "+userID)
+		}
+	}
 	rows, err = tx.QueryContext(ctx, `SELECT o.conversation_id, o.user_id, o.read_seq
 		FROM members m JOIN members o ON o.conversation_id = m.conversation_id
 		WHERE m.user_id = ? ORDER BY o.conversation_id, o.user_id`, userID)
@@ -332,6 +340,23 @@ func (s *Store) Contacts(ctx context.Context, userID string) ([]string, error) {
 		out = append(out, u)
 	}
 	return out, wrap(rows.Err(), "contacts of "+userID)
+}
+
+// capUnread hides from uc the messages readers may not see yet (see
+// readCap): its LastSeq, and those of them its unread count included.
+func (s *Store) capUnread(ctx context.Context, tx *sql.Tx, userID string, uc *store.UserConversation) error {
+	visible, ok := s.readCap(capKey{name: uc.ID})
+	if !ok || uc.LastSeq <= visible {
+		return nil
+	}
+	var hidden int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM messages
+		WHERE conversation_id = ? AND seq > ? AND seq <= ? AND sender <> ?`,
+		uc.ID, max(visible, uc.ReadSeq), uc.LastSeq, userID).Scan(&hidden); err != nil {
+		return err
+	}
+	uc.LastSeq, uc.Unread = visible, max(0, uc.Unread-hidden)
+	return nil
 }
 
 func scanConversation(row *sql.Row) (store.Conversation, error) {

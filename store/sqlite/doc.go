@@ -16,8 +16,9 @@
 // connection. Concurrent calls queue (bounded, Options.QueueLen; a full
 // queue makes callers wait, bounded by their context) and the writer runs
 // all that are waiting, up to Options.MaxBatch, in one transaction, then
-// answers each caller. The commit cost (WAL write, and fsync at
-// DurabilityFull) is thus shared by the batch, and sequence numbers are
+// answers each caller (at DurabilityFull, once the batch is fsynced; see
+// Durability). The commit cost (WAL write, and fsync at DurabilityFull) is
+// thus shared by the batch, and sequence numbers are
 // assigned by a single goroutine: each Append inserts the message with its
 // conversation's newest seq + 1. A conversation's newest seq (LastSeq) is
 // not stored separately: it is read from its newest message (one seek), so
@@ -59,8 +60,9 @@
 // writes continue, so it would grow without limit. Once the writer has
 // written 256 MiB to it, it asks the checkpointer for a pass after each
 // batch until at most 256 frames are left to copy (or it made 4 passes:
-// writes outpace it), and then, between two batches and never behind a
-// pass in progress, runs a RESTART checkpoint from its own connection:
+// writes outpace it), and then, between two batches and not behind a
+// pass in progress (unless the WAL reached twice 256 MiB), runs a RESTART
+// checkpoint from its own connection:
 // it copies the frames left, waits for the readers that still read from
 // the WAL (new readers read the database file and do not hold it up; the
 // wait is bounded at 10 ms and retried after the next batch if it runs
@@ -71,7 +73,7 @@
 // stall of the writer per restart: copying what is left and an fsync of
 // the WAL and of the database file, a few ms at DurabilityFull on a
 // quiet disk (Stats reports restarts and the longest batch, the other
-// stall: a commit's fsync).
+// stall).
 //
 // # Durability
 //
@@ -82,10 +84,19 @@
 // OS crash the most recent acknowledged writes can be lost; the database
 // stays consistent (never half a batch, never a gap in a sequence).
 //
-// DurabilityFull (PRAGMA synchronous=FULL): the WAL is fsynced before
-// callers are answered, so acknowledged writes also survive power loss and
-// OS crashes, provided the disk honours fsync. Group commit keeps this to
-// one fsync per batch.
+// DurabilityFull: the WAL is fsynced before callers are answered, so
+// acknowledged writes also survive power loss and OS crashes, provided the
+// disk honours fsync. Group commit keeps this to one fsync per batch, and
+// the fsync is not in the writer's way: SQLite commits with
+// synchronous=NORMAL and a second goroutine fsyncs the WAL file and then
+// answers the batch's callers, while the writer runs the next batch (one
+// fsync covers every batch committed before it). Nothing a reader returns
+// is less durable than an acknowledgement: until a batch's fsync is done,
+// reads of its conversations and channels (history, sync, LastSeq,
+// unread counts) end before it, as synchronous=FULL, which fsyncs inside
+// COMMIT, guaranteed. A failed fsync fails that batch's writes and every
+// later one (the kernel may have dropped what it could not write), and
+// what it did not sync stays unreadable until the store is reopened.
 //
 // # Schema
 //

@@ -90,6 +90,7 @@ func (w *writer) appendOne(r *request) error {
 		}
 		return fmt.Errorf("sqlite: append to %q: insert ignored without a duplicate", m.ConversationID)
 	}
+	w.wrote(capKey{name: m.ConversationID}, cs.lastSeq, seq)
 	cs.lastSeq = seq
 	r.out = store.Message{ConversationID: m.ConversationID, Seq: seq, Sender: m.Sender,
 		ClientMsgID: m.ClientMsgID, Body: m.Body, Meta: m.Meta, CreatedAt: t}
@@ -154,7 +155,7 @@ const messageColumns = "seq, sender, client_msg_id, body, meta, created_at"
 // MessagesAfter implements store.Store.
 func (s *Store) MessagesAfter(ctx context.Context, convID string, after int64, limit int) ([]store.Message, error) {
 	return s.messages(ctx, "SELECT "+messageColumns+
-		" FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?", convID, after, limit)
+		" FROM messages WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?", convID, after, limit)
 }
 
 // MessagesBefore implements store.Store.
@@ -163,9 +164,11 @@ func (s *Store) MessagesBefore(ctx context.Context, convID string, before int64,
 		before = math.MaxInt64
 	}
 	return s.messages(ctx, "SELECT "+messageColumns+
-		" FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", convID, before, limit)
+		" FROM messages WHERE conversation_id = ? AND seq < ? AND seq <= ? ORDER BY seq DESC LIMIT ?", convID, before, limit)
 }
 
+// messages runs query with convID, bound, the highest seq readers may see
+// (see readCap) and limit.
 func (s *Store) messages(ctx context.Context, query, convID string, bound int64, limit int) ([]store.Message, error) {
 	if err := s.readable(); err != nil {
 		return nil, err
@@ -177,7 +180,11 @@ func (s *Store) messages(ctx context.Context, query, convID string, bound int64,
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, convID, bound, limit)
+	visible := int64(math.MaxInt64)
+	if c, ok := s.readCap(capKey{name: convID}); ok {
+		visible = c
+	}
+	rows, err := st.QueryContext(ctx, convID, bound, visible, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: messages of %q: %w", convID, err)
 	}

@@ -80,6 +80,14 @@ type writer struct {
 	// cache holds the statements of the less frequent writes, prepared on
 	// first use. Only the writer goroutine touches it.
 	cache map[string]*sql.Stmt
+
+	// sync, at DurabilityFull, fsyncs each committed batch and answers
+	// it (see syncer); nil otherwise, and the writer answers after
+	// COMMIT. gen numbers batches and touched is what the current one
+	// wrote, for sync's read caps. Writer goroutine only.
+	sync    *syncer
+	gen     uint64
+	touched map[capKey]touch
 }
 
 // bg is the context of statements the writer runs: a caller's cancellation
@@ -99,6 +107,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 		exited:   make(chan struct{}),
 		cache:    make(map[string]*sql.Stmt),
 		convs:    make(map[string]*convState),
+		touched:  make(map[capKey]touch),
 	}
 	w.wal = newWALState(opts.walRestartBytes)
 	stmts := []struct {
@@ -134,6 +143,13 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options, ckpt *checkpoi
 			return nil, fmt.Errorf("sqlite: prepare %q: %w", s.sql, err)
 		}
 		*s.dst = st
+	}
+	if opts.Durability == DurabilityFull {
+		sy, err := newSyncer(opts.Path+"-wal", w.log, opts.beforeSync)
+		if err != nil {
+			return nil, err
+		}
+		w.sync = sy
 	}
 	return w, nil
 }
@@ -254,6 +270,13 @@ func (w *writer) execWeighted(ctx context.Context, fns []func(w *writer) error, 
 
 func (w *writer) run() {
 	defer close(w.exited)
+	if w.sync != nil {
+		go w.sync.run()
+		defer func() { // before exited: every request is answered
+			close(w.sync.in)
+			<-w.sync.exited
+		}()
+	}
 	batch := make([]*request, 0, w.maxBatch)
 	for {
 		weight := 0 // of batch, see request.weight
@@ -288,11 +311,17 @@ func (w *writer) run() {
 		w.noteBatch(time.Since(start))
 		w.batches.Add(1)
 		w.writes.Add(uint64(len(batch)))
-		for i, r := range batch {
-			r.done <- struct{}{} // after this r belongs to its caller again
-			batch[i] = nil
+		if w.sync != nil {
+			// Answered once durable; the next batch runs meanwhile.
+			w.sync.in <- syncBatch{gen: w.gen, reqs: batch}
+			batch = w.sync.batchSlice(w.maxBatch)
+		} else {
+			for i, r := range batch {
+				r.done <- struct{}{} // after this r belongs to its caller again
+				batch[i] = nil
+			}
+			batch = batch[:0]
 		}
-		batch = batch[:0]
 		// After answering, so the callers of this batch do not wait for
 		// it; what queued meanwhile does, once every walRestartBytes.
 		w.maybeRestartWAL()
@@ -339,6 +368,14 @@ func (w *writer) runBatch(batch []*request) {
 	if len(w.convs) > convCacheMax {
 		w.forgetAll()
 	}
+	w.gen++
+	clear(w.touched)
+	if w.sync != nil {
+		if err := w.sync.err(); err != nil {
+			w.failAll(batch, err)
+			return
+		}
+	}
 	if _, err := w.begin.ExecContext(bg); err != nil {
 		w.failAll(batch, fmt.Errorf("sqlite: begin: %w", err))
 		return
@@ -359,6 +396,10 @@ func (w *writer) runBatch(batch []*request) {
 			w.abort(batch, fatal)
 			return
 		}
+	}
+	if w.sync != nil && len(w.touched) > 0 {
+		// Before COMMIT, which makes the batch visible to readers.
+		w.sync.caps.register(w.gen, w.touched)
 	}
 	if _, err := w.commit.ExecContext(bg); err != nil {
 		w.abort(batch, fmt.Errorf("sqlite: commit: %w", err))
@@ -389,6 +430,9 @@ func (w *writer) runOp(r *request) error {
 
 func (w *writer) abort(batch []*request, err error) {
 	w.forgetAll() // the cache may hold what is being rolled back
+	if w.sync != nil {
+		w.sync.caps.forget(w.gen, w.touched)
+	}
 	if _, rerr := w.rollback.ExecContext(bg); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
 	}
@@ -418,6 +462,24 @@ func (w *writer) close() error {
 	if w.shm != nil {
 		errs = append(errs, w.shm.Close())
 	}
+	if w.sync != nil {
+		errs = append(errs, w.sync.close())
+	}
 	errs = append(errs, w.conn.Close())
 	return errors.Join(errs...)
+}
+
+// wrote records, for the read caps of DurabilityFull (see syncer), that
+// the current batch wrote seq to k, the first such seq coming after
+// before. A no-op at DurabilityNormal.
+func (w *writer) wrote(k capKey, before, seq int64) {
+	if w.sync == nil {
+		return
+	}
+	t, ok := w.touched[k]
+	if !ok {
+		t.before = before
+	}
+	t.last = seq
+	w.touched[k] = t
 }
