@@ -343,7 +343,9 @@ func (s *Store) Contacts(ctx context.Context, userID string) ([]string, error) {
 }
 
 // capUnread hides from uc the messages readers may not see yet (see
-// readCap): its LastSeq, and those of them its unread count included.
+// readCap): its LastSeq, the unread count and the user's cursors end
+// before them (a member added meanwhile starts its cursors at the
+// writer's LastSeq).
 func (s *Store) capUnread(ctx context.Context, tx *sql.Tx, userID string, uc *store.UserConversation) error {
 	visible, ok := s.readCap(capKey{name: uc.ID})
 	if !ok || uc.LastSeq <= visible {
@@ -356,6 +358,7 @@ func (s *Store) capUnread(ctx context.Context, tx *sql.Tx, userID string, uc *st
 		return err
 	}
 	uc.LastSeq, uc.Unread = visible, max(0, uc.Unread-hidden)
+	uc.DeliveredSeq, uc.ReadSeq = min(uc.DeliveredSeq, visible), min(uc.ReadSeq, visible)
 	return nil
 }
 
