@@ -21,6 +21,9 @@ const maxPollCursors = 10000
 // maxPollReads bounds the read positions one poll may carry in all.
 const maxPollReads = 100000
 
+// maxPollPresence bounds the users of PollRequest.Presence.
+const maxPollPresence = 10000
+
 // PollRequest is one long-poll. Nothing is kept between polls: the
 // client's cursors say what it holds, so any node can answer any poll.
 type PollRequest struct {
@@ -42,6 +45,12 @@ type PollRequest struct {
 	// before the client connected, are not lost. Conversations not
 	// listed are not compared (the client does not track receipts).
 	Reads map[string]map[string]int64
+	// Presence maps users to whether the client shows them online. A user
+	// the caller may know about (itself and its contacts, as for the
+	// presence request) whose status differs is returned at once as a
+	// presence frame, so changes between two polls are not lost; other
+	// users are skipped silently.
+	Presence map[string]bool
 	// Wait is how long to wait for live events when nothing is ready (at
 	// most MaxPollWait).
 	Wait time.Duration
@@ -57,11 +66,13 @@ type PollRequest struct {
 // to poll again at once), and otherwise waits up to Wait for live events
 // of the user and the channels, returning what arrived (possibly nothing).
 // With Reads, members' read cursors past what the client knows are
-// returned at once as receipt frames. Live events are taken from the
-// moment the poll starts, before the store is read, so none committed
-// meanwhile is missed (a receipt may then come twice: it is idempotent);
-// ephemeral ones (typing, presence) that happen between two polls are not
-// replayed.
+// returned at once as receipt frames, and with Presence, the users whose
+// status differs from what the client shows as presence frames. Live
+// events are taken from the moment the poll starts, before the store and
+// the presence registry are read, so none committed meanwhile is missed
+// (a receipt or presence frame may then come twice: both are
+// idempotent); typing indicators and member events that happen between
+// two polls are not replayed.
 //
 // A poll counts as one of the user's connections while it runs, and keeps
 // the user online: the presence grace period covers the gap between two
@@ -117,6 +128,9 @@ func (s *Service) Poll(ctx context.Context, id Identity, req PollRequest) ([][]b
 		out, err = s.pollWelcome(ctx, user, conn, out)
 	} else {
 		out, err = s.pollStored(ctx, user, req, held, offsets, reads, out)
+		if err == nil && len(req.Presence) > 0 {
+			out, err = s.pollPresence(ctx, id, req.Presence, out)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -188,7 +202,39 @@ func (s *Service) checkPoll(req PollRequest) error {
 			return newErr(protocol.CodeTooLarge, "more than %d read positions", maxPollReads)
 		}
 	}
+	if len(req.Presence) > maxPollPresence {
+		return newErr(protocol.CodeTooLarge, "more than %d users in presence", maxPollPresence)
+	}
+	for u := range req.Presence {
+		if err := checkID("user id", u, protocol.MaxNameLen); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// pollPresence appends a presence frame for each user of known whose
+// status differs from what the client shows.
+func (s *Service) pollPresence(ctx context.Context, id Identity, known map[string]bool, out [][]byte) ([][]byte, error) {
+	users := make([]string, 0, len(known))
+	for u := range known {
+		users = append(users, u)
+	}
+	sts, err := s.visibleStatus(ctx, id, users)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range sts {
+		if st.Online == known[st.UserID] {
+			continue
+		}
+		ev := WirePresence(st)
+		ev.Type = protocol.TypePresenceEvent
+		if f := s.encode(ev); f != nil {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 // pollWelcome appends the welcome frame of a first poll.

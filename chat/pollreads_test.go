@@ -25,21 +25,7 @@ func TestPollReceipts(t *testing.T) {
 	bob.must("read", map[string]any{"conv": conv, "seq": 1})
 	poll := func(req PollRequest) []protocol.Receipt {
 		t.Helper()
-		fs, err := e.svc.Poll(ctx, Identity{UserID: "alice"}, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []protocol.Receipt
-		for _, f := range fs {
-			var r protocol.Receipt
-			if err := json.Unmarshal(f, &r); err != nil {
-				t.Fatal(err)
-			}
-			if r.Type == protocol.TypeReceipt {
-				out = append(out, r)
-			}
-		}
-		return out
+		return pollFrames[protocol.Receipt](t, e, Identity{UserID: "alice"}, req, protocol.TypeReceipt)
 	}
 
 	// The handshake's welcome tells alice where everyone has read.
@@ -90,4 +76,31 @@ func TestPollReceipts(t *testing.T) {
 	if len(cr.Conversations) != 1 || cr.Conversations[0].Reads["bob"] != 2 {
 		t.Fatalf("conversations result %+v, want bob's read seq 2", cr.Conversations)
 	}
+}
+
+// pollFrames polls as id and returns the frames of type typ, as T.
+func pollFrames[T any](t *testing.T, e *env, id Identity, req PollRequest, typ string) []T {
+	t.Helper()
+	fs, err := e.svc.Poll(context.Background(), id, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []T
+	for _, f := range fs {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(f, &head); err != nil {
+			t.Fatal(err)
+		}
+		if head.Type != typ {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(f, &v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
 }

@@ -95,6 +95,11 @@ func (s *Service) Presence(ctx context.Context, id Identity, users []string) ([]
 	if len(users) > protocol.MaxListLen {
 		return nil, newErr(protocol.CodeTooLarge, "more than %d users", protocol.MaxListLen)
 	}
+	return s.visibleStatus(ctx, id, users)
+}
+
+// visibleStatus is Presence without the checks of the request's size.
+func (s *Service) visibleStatus(ctx context.Context, id Identity, users []string) ([]presence.Status, error) {
 	if !id.Admin {
 		if err := requireUser(id); err != nil {
 			return nil, err

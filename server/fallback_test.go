@@ -282,8 +282,8 @@ func TestFallbackAuth(t *testing.T) {
 }
 
 // TestPollEndpoint: the handshake gets the welcome, a poll returns what
-// its cursors miss at once, waits for and returns a live message, and
-// times out with no frames.
+// its cursors miss at once, waits for and returns a live message, times
+// out with no frames, and corrects the presence the client shows.
 func TestPollEndpoint(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	conv := e.direct("alice", "bob").ID
@@ -318,6 +318,11 @@ func TestPollEndpoint(t *testing.T) {
 	st, fs = e.poll("bob", map[string]any{"cursors": map[string]int64{conv: 3}, "wait_ms": 100})
 	if st != 200 || len(fs) != 0 {
 		t.Fatalf("timeout: %d %+v", st, fs)
+	}
+	// bob shows alice online, but she has no connection: told at once.
+	st, fs = e.poll("bob", map[string]any{"cursors": map[string]int64{conv: 3}, "presence": map[string]bool{"alice": true}, "wait_ms": 20000})
+	if st != 200 || len(fs) != 1 || fs[0].Type != "presence" || fs[0].User != "alice" {
+		t.Fatalf("presence: %d %+v", st, fs)
 	}
 	var ae apiErr
 	if st := e.call("POST", "/poll", "bob", map[string]any{"cursors": map[string]int64{}, "wait_ms": -1}, &ae); st != 400 {

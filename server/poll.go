@@ -19,6 +19,9 @@ type pollRequest struct {
 	// Reads: conversation -> member -> read seq the client knows; members
 	// whose read cursor moved past it come back as receipt frames.
 	Reads map[string]map[string]int64 `json:"reads"`
+	// Presence: user -> whether the client shows it online; users whose
+	// status differs come back as presence frames.
+	Presence map[string]bool `json:"presence"`
 	// WaitMS is how long to wait for live events when nothing is ready
 	// (capped at chat.MaxPollWait).
 	WaitMS int64 `json:"wait_ms"`
@@ -58,6 +61,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, id chat.Identity) 
 		Cursors:   req.Cursors,
 		Channels:  req.Channels,
 		Reads:     req.Reads,
+		Presence:  req.Presence,
 		Wait:      wait,
 		Handshake: len(req.Cursors) == 0 && req.WaitMS == 0,
 	})

@@ -123,6 +123,8 @@ export declare class Duplex extends Emitter {
   /** The token in use. After the server refused it (state closed, code 4000), set a new one and call connect(). */
   token?: string;
   readonly conversations: Map<string, Conversation>;
+  /** user -> online, from presence() results and presence events; long-polls send it. */
+  readonly presenceKnown: Map<string, boolean>;
   readonly resume: ResumeTracker;
   connect(): void;
   close(): void;

@@ -419,7 +419,10 @@ class LongPollTransport {
     try {
       const body = await this.#post(this.first
         ? { cursors: {}, channels: {}, wait_ms: 0 }
-        : { cursors: this.hooks.cursors(), reads: this.hooks.reads?.() ?? {}, channels: this.#channels(), wait_ms: 25000 }, ctl.signal);
+        : {
+            cursors: this.hooks.cursors(), reads: this.hooks.reads?.() ?? {},
+            presence: this.hooks.presence?.() ?? {}, channels: this.#channels(), wait_ms: 25000,
+          }, ctl.signal);
       this.first = false;
       this.hooks.alive();
       for (const f of body.frames ?? []) this.hooks.frame(f);
@@ -554,6 +557,10 @@ export class Duplex extends Emitter {
     this.outgoing = new OutgoingQueue(opts.queueLimit ?? 1000);
     this.channels = new Map(); // channel -> last offset
     this.conversations = new Map(); // id -> conversation (from welcome and events)
+    // user -> online, for every user the app asked presence() about or
+    // heard a presence event of: long-polls send it, and the server
+    // answers with what changed between two polls.
+    this.presenceKnown = new Map();
     this.#pending = new Map(); // request id -> {resolve, reject, frames, timer}
     this.#syncing = new Set();
     this.#attempt = 0;
@@ -646,7 +653,10 @@ export class Duplex extends Emitter {
   }
 
   presence(users) {
-    return this.request({ type: "presence", users }).then((r) => r.data);
+    return this.request({ type: "presence", users }).then((r) => {
+      for (const p of Array.isArray(r.data) ? r.data : r.data?.presence ?? []) this.presenceKnown.set(p.user, p.online);
+      return r.data;
+    });
   }
 
   /**
@@ -753,6 +763,7 @@ export class Duplex extends Emitter {
       cursors: () => this.resume.snapshot(),
       channels: () => Object.fromEntries(this.channels),
       reads: () => this.#reads(),
+      presence: () => Object.fromEntries(this.presenceKnown),
     };
   }
 
@@ -812,7 +823,7 @@ export class Duplex extends Emitter {
     this.#later(async () => {
       if (gen !== this.#gen || this.state !== State.CONNECTED) return;
       let works = false;
-      const hooks = { frame() {}, closed() {}, alive() {}, requestFailed() {}, cursors: () => ({}), channels: () => ({}), reads: () => ({}) };
+      const hooks = { frame() {}, closed() {}, alive() {}, requestFailed() {}, cursors: () => ({}), channels: () => ({}), reads: () => ({}), presence: () => ({}) };
       for (const name of this.opts.transports.slice(0, current)) {
         const Transport = this.#transportClass(name);
         const probe = new Transport(this.base, this.token, hooks);
@@ -888,8 +899,10 @@ export class Duplex extends Emitter {
       case "receipt":
         this.#onReceipt(f);
         return this.emit(f.type, f);
-      case "typing":
       case "presence":
+        this.presenceKnown.set(f.user, f.online);
+        return this.emit(f.type, f);
+      case "typing":
       case "member":
         return this.emit(f.type, f);
       case "channel.message":

@@ -2,7 +2,7 @@
 // replaced): subscribe and unsubscribe are answered without /rpc and
 // change the waiting poll at once; a refused subscribe leaves the
 // subscriptions (on WebSocket too); read positions from the welcome and
-// from receipts go into every poll.
+// from receipts, and the presence the app was told, go into every poll.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Duplex, DuplexError, State } from "../static/duplex.js";
@@ -27,6 +27,9 @@ function fakeHTTP(t) {
     const body = JSON.parse(opts.body);
     if (path === "/rpc") {
       h.rpcs.push(body);
+      if (body.type === "presence") {
+        return reply(200, { frames: [{ type: "result", id: body.id, data: { presence: [{ user: "bob", online: true, last_seen: 5 }] } }] });
+      }
       return reply(200, { frames: [{ type: "error", id: body.id, code: "bad_request", message: "needs a session" }] });
     }
     h.polls.push(body);
@@ -114,6 +117,23 @@ test("long-polling: polls carry the read positions of the welcome and of receipt
   await until(() => h.waiting.length === 1 && lastWait(h).reads.c.bob === 3, "the next poll with bob at 3");
   assert.deepEqual(seen, [3]);
   assert.deepEqual(dx.conversations.get("c").reads, { alice: 3, bob: 3 });
+});
+
+test("long-polling: polls carry the presence the app was told, so changes between polls come back", async (t) => {
+  const h = fakeHTTP(t);
+  const dx = await connect();
+  t.after(() => dx.close());
+  await until(() => h.waiting.length === 1, "a waiting poll");
+  assert.deepEqual(lastWait(h).presence, {});
+  const r = await dx.presence(["bob"]);
+  assert.equal(r.presence[0].online, true);
+  h.waiting[0].answer([]);
+  await until(() => h.waiting.length === 1 && lastWait(h).presence.bob === true, "a poll showing bob online");
+  const seen = [];
+  dx.on("presence", (p) => seen.push(p.online));
+  h.waiting[0].answer([{ type: "presence", user: "bob", online: false, last_seen: 9 }]);
+  await until(() => h.waiting.length === 1 && lastWait(h).presence.bob === false, "a poll showing bob offline");
+  assert.deepEqual(seen, [false]);
 });
 
 test("a subscribe refused over WebSocket is dropped from the subscriptions", async (t) => {
