@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -89,8 +90,9 @@ CREATE UNIQUE INDEX messages_by_client_id
 // migrate brings the database on conn up to len(list), one transaction per
 // migration, recording each in schema_version. A database newer than list
 // is refused rather than guessed at: an older binary must not write to a
-// schema it does not know.
-func migrate(ctx context.Context, conn *sql.Conn, list []string) error {
+// schema it does not know. Upgrades of an existing database are logged
+// with their duration: one may rebuild an index over every message.
+func migrate(ctx context.Context, conn *sql.Conn, list []string, log *slog.Logger) error {
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
@@ -104,10 +106,17 @@ func migrate(ctx context.Context, conn *sql.Conn, list []string) error {
 	if current > len(list) {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this binary knows (%d)", current, len(list))
 	}
+	level := slog.LevelInfo
+	if current == 0 {
+		level = slog.LevelDebug // a new database
+	}
 	for i := current; i < len(list); i++ {
+		log.Log(ctx, level, "sqlite: migrating schema", "from", i, "to", i+1)
+		start := time.Now()
 		if err := applyMigration(ctx, conn, i+1, list[i]); err != nil {
 			return err
 		}
+		log.Log(ctx, level, "sqlite: schema migrated", "version", i+1, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

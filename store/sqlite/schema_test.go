@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,7 +59,7 @@ func TestMigrate(t *testing.T) {
 		{"newer database", list[:1], "newer than this binary", 2, map[string]bool{"two": true}},
 	}
 	for _, st := range steps {
-		err := migrate(ctx, conn, st.list)
+		err := migrate(ctx, conn, st.list, slog.New(slog.DiscardHandler))
 		if st.wantErr == "" && err != nil || st.wantErr != "" && (err == nil || !strings.Contains(err.Error(), st.wantErr)) {
 			t.Fatalf("%s: migrate = %v, want error containing %q", st.name, err, st.wantErr)
 		}
@@ -137,7 +138,7 @@ func TestMigrateFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, conn, migrations[:1]); err != nil {
+	if err := migrate(ctx, conn, migrations[:1], slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	// Two conversations of a and b: "old" has 3 messages, "new" (created

@@ -224,7 +224,7 @@ func open(ctx context.Context, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, conn, migrations); err != nil {
+	if err := migrate(ctx, conn, migrations, opts.Logger); err != nil {
 		conn.Close()
 		wdb.Close()
 		return nil, err
