@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/duplexhq/duplex/hub"
@@ -110,9 +109,16 @@ func (s *Service) visibleStatus(ctx context.Context, id Identity, users []string
 		if err != nil {
 			return nil, storeErr("contacts", err)
 		}
+		// A set, not a scan per user: a poll may name thousands of users.
+		visible := make(map[string]bool, len(contacts)+1)
+		visible[id.UserID] = true
+		for _, c := range contacts {
+			visible[c] = true
+		}
 		allowed := make([]string, 0, len(users))
 		for _, u := range users {
-			if (u == id.UserID || slices.Contains(contacts, u)) && !slices.Contains(allowed, u) {
+			if visible[u] {
+				visible[u] = false // once each
 				allowed = append(allowed, u)
 			}
 		}

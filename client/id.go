@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// idClock makes client message ids time-ordered: a server keeps each
-// (conversation, sender, client message id) in an index to answer retries,
-// and ids that grow with time land at the end of the sender's range there,
-// in a leaf it wrote recently, where random ids land anywhere in it.
+// idClock makes client message ids time-ordered: a server keeps every
+// client message id in an index to answer retries (duplex's is keyed by
+// the id first), and ids that grow with time land at its end, in a leaf
+// it wrote recently, where random ids land anywhere in it.
 var idClock struct {
 	sync.Mutex
 	ms  int64  // unix milliseconds of the last id

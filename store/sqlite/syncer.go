@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -228,22 +229,12 @@ func (p *pendingCaps) forget(gen uint64, touched map[capKey]touch) {
 		if !ok {
 			continue
 		}
-		c.batches = slicesDeleteGen(c.batches, gen)
+		c.batches = slices.DeleteFunc(c.batches, func(b batchSeq) bool { return b.gen == gen })
 		if len(c.batches) == 0 {
 			delete(p.caps, k)
 		}
 	}
 	p.mu.Unlock()
-}
-
-func slicesDeleteGen(b []batchSeq, gen uint64) []batchSeq {
-	out := b[:0]
-	for _, x := range b {
-		if x.gen != gen {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // durable lifts the caps of every batch up to gen.

@@ -94,7 +94,8 @@ const idClock = { ms: 0, seq: 0 };
  * version 7 (RFC 9562), 48 bits of Unix milliseconds, a 12-bit counter that
  * keeps this page's ids increasing within a millisecond, and 62 random bits.
  * Ids that grow with time are cheaper for the server to index than random
- * ones (they land next to the sender's previous ids).
+ * ones (they land at the end of its client-id index, in a page it wrote
+ * recently).
  */
 export function newClientMsgId() {
   const b = new Uint8Array(16);
