@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,10 +30,11 @@ const maxPollPresence = 10000
 type PollRequest struct {
 	// Cursors maps every conversation the client knows to the highest seq
 	// it holds. Messages after them are returned from the store.
-	// Conversations the user is not a member of are skipped silently,
-	// exactly like ones that do not exist; conversations of the user
-	// missing from Cursors are announced with a conversation event (the
-	// client missed its creation between two polls).
+	// Conversations of the user missing from Cursors are announced with
+	// a conversation event (the client missed its creation between two
+	// polls). A cursor of a conversation the user is not a member of is
+	// answered with a member event removing the user (the client missed
+	// its removal), alike whether the conversation exists or not.
 	Cursors map[string]int64
 	// Channels maps the channels the client subscribes to to the last
 	// offset it holds; with a positive offset and a namespace that keeps
@@ -71,8 +73,9 @@ type PollRequest struct {
 // events are taken from the moment the poll starts, before the store and
 // the presence registry are read, so none committed meanwhile is missed
 // (a receipt or presence frame may then come twice: both are
-// idempotent); typing indicators and member events that happen between
-// two polls are not replayed.
+// idempotent). A removal from a conversation between two polls comes back
+// as a member event at the end of the next answer; typing indicators and
+// other members' changes that happen between two polls are not replayed.
 //
 // A poll counts as one of the user's connections while it runs, and keeps
 // the user online: the presence grace period covers the gap between two
@@ -124,10 +127,11 @@ func (s *Service) Poll(ctx context.Context, id Identity, req PollRequest) ([][]b
 	}
 	reads := &readsHeld{known: req.Reads}
 	var err error
+	var gone []string // cursors of conversations the user is not in
 	if req.Handshake {
 		out, err = s.pollWelcome(ctx, user, conn, out)
 	} else {
-		out, err = s.pollStored(ctx, user, req, held, offsets, reads, out)
+		out, gone, err = s.pollStored(ctx, user, req, held, offsets, reads, out)
 		if err == nil && len(req.Presence) > 0 {
 			out, err = s.pollPresence(ctx, id, req.Presence, out)
 		}
@@ -153,6 +157,10 @@ func (s *Service) Poll(ctx context.Context, id Identity, req PollRequest) ([][]b
 			}
 		}
 	}
+	// Removals go at the end of the answer and do not make the poll return
+	// early: a client that ignores them (an older duplex.js) then sends the
+	// same cursors again after a full wait, not in a tight loop.
+	out = s.appendRemovals(user, gone, out)
 	delivered := make(map[string]*cursor)
 	for conv, seq := range held {
 		if seq > req.Cursors[conv] {
@@ -256,14 +264,27 @@ func (s *Service) pollWelcome(ctx context.Context, user, conn string, out [][]by
 }
 
 // pollStored appends what the store has after the client's cursors and
-// channel offsets, advancing held and offsets.
-func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, held, offsets map[string]int64, reads *readsHeld, out [][]byte) ([][]byte, error) {
+// channel offsets, advancing held and offsets. gone lists the cursors of
+// conversations the user is not a member of, sorted; they are dropped from
+// held.
+func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, held, offsets map[string]int64, reads *readsHeld, out [][]byte) (_ [][]byte, gone []string, _ error) {
 	start := time.Now()
 	ucs, err := s.st.Conversations(ctx, user)
 	s.observe("Conversations", start)
 	if err != nil {
-		return nil, storeErr("conversations", err)
+		return nil, nil, storeErr("conversations", err)
 	}
+	mine := make(map[string]bool, len(ucs))
+	for _, uc := range ucs {
+		mine[uc.ID] = true
+	}
+	for conv := range req.Cursors {
+		if !mine[conv] {
+			gone = append(gone, conv)
+			delete(held, conv)
+		}
+	}
+	slices.Sort(gone)
 	budget := s.cfg.SyncPage
 	for _, uc := range ucs {
 		after, known := req.Cursors[uc.ID]
@@ -283,7 +304,7 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 		page, err := s.st.MessagesAfter(ctx, uc.ID, after, budget)
 		s.observe("MessagesAfter", start)
 		if err != nil {
-			return nil, storeErr("poll", err)
+			return nil, nil, storeErr("poll", err)
 		}
 		last := after
 		for _, m := range page {
@@ -309,7 +330,7 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 		page, err := s.st.ChannelAfter(ctx, ch, off, budget)
 		s.observe("ChannelAfter", start)
 		if err != nil && !isNotFound(err) {
-			return nil, storeErr("channel history", err)
+			return nil, nil, storeErr("channel history", err)
 		}
 		for _, cm := range page {
 			w := WireChannelMessage(cm)
@@ -321,7 +342,20 @@ func (s *Service) pollStored(ctx context.Context, user string, req PollRequest, 
 		}
 		budget -= len(page)
 	}
-	return out, nil
+	return out, gone, nil
+}
+
+// appendRemovals appends, for each conversation of gone, a member event
+// removing user from it. Its by is empty: the removal happened before
+// this poll, and who made it is not recorded. A conversation that never
+// existed gets the same event, so cursors cannot probe ids.
+func (s *Service) appendRemovals(user string, gone []string, out [][]byte) [][]byte {
+	for _, conv := range gone {
+		if f := s.encode(protocol.Member{Type: protocol.TypeMember, Conv: conv, User: user, Action: "removed"}); f != nil {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // pollReceipts appends a receipt for each member of uc whose read cursor

@@ -2,7 +2,9 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,4 +77,78 @@ func manyUsers(n int) map[string]bool {
 		m[fmt.Sprint("u", i)] = true
 	}
 	return m
+}
+
+// TestPollRemoved: a removal from a group between two polls reaches a
+// long-polling client as a member event at the end of its next answer,
+// which it does not cut short; a cursor of a conversation that never
+// existed gets the same answer, so cursors cannot probe ids.
+func TestPollRemoved(t *testing.T) {
+	e := newEnv(t, Config{RatePerSecond: 1e6, RateBurst: 1e6, PresenceGrace: -1})
+	ctx := context.Background()
+	carol := Identity{UserID: "carol"}
+	ac := e.connect("alice")
+	group := ac.group("team", "bob", "carol")
+	kept := ac.direct("carol")
+	ac.send(group, "a-1", "hello")
+	cursors := map[string]int64{group: 1, kept: 0, "c_never": 0}
+	poll := func(wait time.Duration) []protocol.Member {
+		t.Helper()
+		return pollFrames[protocol.Member](t, e, carol, PollRequest{Cursors: cursors, Wait: wait}, protocol.TypeMember)
+	}
+	if got := poll(0); len(got) != 1 || got[0] != (protocol.Member{Type: protocol.TypeMember, Conv: "c_never", User: "carol", Action: "removed"}) {
+		t.Fatalf("poll with a made-up cursor = %+v, want carol removed from c_never", got)
+	}
+
+	// alice removes carol while no poll is waiting.
+	ac.must("remove_member", map[string]any{"conv": group, "user": "carol"})
+	want := []protocol.Member{
+		{Type: protocol.TypeMember, Conv: "c_never", User: "carol", Action: "removed"},
+		{Type: protocol.TypeMember, Conv: group, User: "carol", Action: "removed"},
+	}
+	if want[0].Conv > want[1].Conv {
+		want[0], want[1] = want[1], want[0]
+	}
+	const wait = 200 * time.Millisecond
+	start := time.Now()
+	got := poll(wait)
+	if took := time.Since(start); took < wait {
+		t.Errorf("a poll with only removals to report returned after %v, before its wait of %v", took, wait)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("poll after the removal = %+v, want %+v", got, want)
+	}
+
+	// Having dropped both, carol polls up to date: nothing.
+	delete(cursors, group)
+	delete(cursors, "c_never")
+	if got := poll(0); len(got) != 0 {
+		t.Fatalf("poll without the removed cursors got %+v", got)
+	}
+	// The conversation she is still in is served as before.
+	ac.send(kept, "a-2", "still here")
+	fs, err := e.svc.Poll(ctx, carol, PollRequest{Cursors: cursors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countFrames(t, fs, protocol.TypeMessage); n != 1 {
+		t.Fatalf("poll of the kept conversation returned %d messages, want 1", n)
+	}
+}
+
+func countFrames(t *testing.T, fs [][]byte, typ string) int {
+	t.Helper()
+	n := 0
+	for _, f := range fs {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(f, &head); err != nil {
+			t.Fatal(err)
+		}
+		if head.Type == typ {
+			n++
+		}
+	}
+	return n
 }

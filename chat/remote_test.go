@@ -259,12 +259,14 @@ func TestPoll(t *testing.T) {
 		}
 		return decode(fs)
 	}
+	// A cursor of a conversation bob is not in is answered with his
+	// removal from it, last (TestPollRemoved), and nothing of it.
 	got := f(PollRequest{Cursors: map[string]int64{conv: 1, other: 0}, Wait: time.Minute})
-	if s := seqs(got, conv); len(s) != 1 || s[0] != 2 || got[len(got)-1]["type"] != "sync.end" || got[len(got)-1]["more"] != false {
+	if s := seqs(got, conv); len(got) != 3 || len(s) != 1 || s[0] != 2 || got[1]["type"] != "sync.end" || got[1]["more"] != false {
 		t.Fatalf("poll after 1: %v", got)
 	}
-	if s := seqs(got, other); len(s) != 0 {
-		t.Fatalf("a stranger's conversation leaked: %v", got)
+	if m := got[2]; m["type"] != "member" || m["conv"] != other || m["user"] != "bob" || m["action"] != "removed" {
+		t.Fatalf("a stranger's conversation leaked or was not dropped: %v", got)
 	}
 	if got := f(PollRequest{Cursors: map[string]int64{}, Wait: 0}); len(got) != 1 || got[0]["type"] != "conversation" {
 		t.Fatalf("unknown conversation not announced: %v", got)

@@ -162,7 +162,7 @@ type Member struct {
 	Conv   string `json:"conv"`
 	User   string `json:"user"`
 	Action string `json:"action"`
-	By     string `json:"by"`
+	By     string `json:"by,omitempty"` // empty when a poll reports an earlier removal
 }
 
 // ConversationEvent tells a user about a conversation they were added to.

@@ -72,7 +72,8 @@ export interface Receipt { type: "receipt"; conv: string; user: string; seq: num
 export interface Typing { type: "typing"; conv: string; user: string; ttl_ms: number }
 export interface Presence { type: "presence"; user: string; online: boolean; last_seen: number }
 export interface ChannelMessage { type: "channel.message"; channel: string; offset: number; data: unknown; ts: number }
-export interface MemberEvent { type: "member"; conv: string; user: string; action: "added" | "removed"; by: string }
+/** `by` is absent when a long-poll reports your removal from a conversation that happened before it. */
+export interface MemberEvent { type: "member"; conv: string; user: string; action: "added" | "removed"; by?: string }
 export interface Pending { conv: string; clientMsgId: string; body: string; meta?: unknown }
 
 export interface Events {
@@ -145,6 +146,8 @@ export declare class ResumeTracker {
   restore(seqs: Record<string, number>): void;
   snapshot(): Record<string, number>;
   seq(conv: string): number | undefined;
+  /** Forgets a conversation (done for you when you are removed from it). */
+  forget(conv: string): void;
 }
 
 export declare class OutgoingQueue {

@@ -239,6 +239,11 @@ export class ResumeTracker {
     this.#held.set(m.conv, held);
     return { deliver, gapAfter: undefined };
   }
+  /** Forgets a conversation the user left or was removed from. */
+  forget(conv) {
+    this.#held.delete(conv);
+    this.#waiting.delete(conv);
+  }
   /** Whether messages are held back waiting for a gap to fill. */
   hasGap(conv) {
     return (this.#waiting.get(conv)?.size ?? 0) > 0;
@@ -903,8 +908,15 @@ export class Duplex extends Emitter {
       case "presence":
         this.presenceKnown.set(f.user, f.online);
         return this.emit(f.type, f);
-      case "typing":
       case "member":
+        // Your own removal (live, or found by a long-poll): the
+        // conversation is gone, and its cursor must not be polled again.
+        if (f.user === this.user && f.action === "removed") {
+          this.conversations.delete(f.conv);
+          this.resume.forget(f.conv);
+        }
+        return this.emit(f.type, f);
+      case "typing":
         return this.emit(f.type, f);
       case "channel.message":
         if (f.offset) this.channels.set(f.channel, Math.max(this.channels.get(f.channel) ?? 0, f.offset));

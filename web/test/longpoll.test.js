@@ -2,7 +2,8 @@
 // replaced): subscribe and unsubscribe are answered without /rpc and
 // change the waiting poll at once; a refused subscribe leaves the
 // subscriptions (on WebSocket too); read positions from the welcome and
-// from receipts, and the presence the app was told, go into every poll.
+// from receipts, and the presence the app was told, go into every poll;
+// your removal reported by a poll drops the conversation from them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Duplex, DuplexError, State } from "../static/duplex.js";
@@ -134,6 +135,28 @@ test("long-polling: polls carry the presence the app was told, so changes betwee
   h.waiting[0].answer([{ type: "presence", user: "bob", online: false, last_seen: 9 }]);
   await until(() => h.waiting.length === 1 && lastWait(h).presence.bob === false, "a poll showing bob offline");
   assert.deepEqual(seen, [false]);
+});
+
+test("long-polling: your removal found by a poll drops the conversation and its cursor", async (t) => {
+  const h = fakeHTTP(t);
+  const dx = await connect();
+  t.after(() => dx.close());
+  await until(() => h.waiting.length === 1, "a waiting poll");
+  assert.deepEqual(lastWait(h).cursors, { c: 3 });
+  const seen = [];
+  dx.on("member", (m) => seen.push(m));
+  // Someone else's removal changes nothing here; yours (by absent: it
+  // happened between two polls) drops the conversation.
+  h.waiting[0].answer([
+    { type: "member", conv: "c", user: "bob", action: "removed", by: "alice" },
+    { type: "member", conv: "c", user: "alice", action: "removed" },
+  ]);
+  await until(() => h.waiting.length === 1 && !("c" in lastWait(h).cursors), "a poll without the conversation");
+  assert.deepEqual(lastWait(h).cursors, {});
+  assert.deepEqual(lastWait(h).reads, {});
+  assert.equal(dx.conversations.has("c"), false);
+  assert.equal(dx.resume.seq("c"), undefined);
+  assert.deepEqual(seen.map((m) => m.user), ["bob", "alice"]);
 });
 
 test("a subscribe refused over WebSocket is dropped from the subscriptions", async (t) => {
