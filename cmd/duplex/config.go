@@ -30,6 +30,7 @@ type config struct {
 	TLSKey         string
 	Dev            bool
 	Durability     string
+	CommitInterval time.Duration
 	Compression    string
 	LogLevel       string
 	LogFormat      string
@@ -67,6 +68,7 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: log in by name without a token (default on for a loopback address without configured keys)")
 	fs.StringVar(&c.Durability, "durability", "full", "store durability: full (fsync every commit) or normal (fsync at checkpoints)")
+	fs.DurationVar(&c.CommitInterval, "commit-interval", time.Millisecond, "least time between two store commits while writes keep coming: writes in it share a commit (0: commit at once)")
 	fs.StringVar(&c.Compression, "compression", "off", "WebSocket permessage-deflate: off, no-context-takeover, context-takeover")
 	fs.StringVar(&c.Channels, "channels", "", `channel namespaces, e.g. "default=subscribe+publish+history:100,news=subscribe"`)
 	fs.Float64Var(&c.Rate, "rate", 20, "inbound frames per second allowed per connection")

@@ -21,6 +21,7 @@
 //	--tls-cert, --tls-key DUPLEX_TLS_CERT, _TLS_KEY  none (plain HTTP)
 //	--dev                 DUPLEX_DEV                 on for loopback without keys
 //	--durability          DUPLEX_DURABILITY          full (or normal)
+//	--commit-interval     DUPLEX_COMMIT_INTERVAL     1ms (writes within it share a commit; 0: none)
 //	--compression         DUPLEX_COMPRESSION         off (no-context-takeover, context-takeover)
 //	--channels            DUPLEX_CHANNELS            none (e.g. default=subscribe+publish+history:100)
 //	--rate, --rate-burst  DUPLEX_RATE, _RATE_BURST   20 frames/s, burst 40, per connection

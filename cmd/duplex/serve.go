@@ -69,9 +69,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	st, err := sqlite.Open(ctx, sqlite.Options{
-		Path:       filepath.Join(c.DataDir, dbFileName),
-		Durability: sqlite.Durability(c.Durability),
-		Logger:     log,
+		Path:           filepath.Join(c.DataDir, dbFileName),
+		Durability:     sqlite.Durability(c.Durability),
+		CommitInterval: commitInterval(c.CommitInterval),
+		Logger:         log,
 	})
 	if err != nil {
 		return err
@@ -136,6 +137,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("scheme", scheme),
 		slog.Bool("dev", sec.dev), slog.String("data_dir", c.DataDir), slog.String("durability", c.Durability),
+		slog.Duration("commit_interval", c.CommitInterval),
 		slog.String("transports", strings.Join(transports, ",")))
 	err = srv.Serve(ctx, ln, tlsConfig, c.ShutdownGrace)
 	log.Info("shutting down", slog.Any("err", err))
@@ -145,4 +147,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		err = nil
 	}
 	return err
+}
+
+// commitInterval maps --commit-interval to sqlite.Options.CommitInterval,
+// where 0 means the default and a negative value none.
+func commitInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -18,7 +18,12 @@
 // all that are waiting, up to Options.MaxBatch, in one transaction, then
 // answers each caller (at DurabilityFull, once the batch is fsynced; see
 // Durability). The commit cost (WAL write, and fsync at DurabilityFull) is
-// thus shared by the batch, and sequence numbers are
+// thus shared by the batch. Under moderate load the queue is mostly empty
+// and each write would commit alone, so a transaction starts no sooner
+// than Options.CommitInterval (1 ms) after the previous one, if that one
+// had more than one write: what arrives meanwhile joins it (a lone
+// write, or a single caller's sequence of writes, never waits). Sequence
+// numbers are
 // assigned by a single goroutine: each Append inserts the message with its
 // conversation's newest seq + 1. A conversation's newest seq (LastSeq) is
 // not stored separately: it is read from its newest message (one seek), so

@@ -55,6 +55,21 @@ type Options struct {
 	// (default 512); a write that does the work of many appends
 	// (MarkDeliveredBatch's chunks) counts as that many.
 	MaxBatch int
+	// CommitInterval is the least time between the starts of two
+	// transactions while writes come from several callers at once
+	// (default 1ms; negative: none). A write that arrives sooner after a
+	// transaction of more than one write started waits out the rest of
+	// the interval, and the writes of that interval share one commit (and
+	// at DurabilityFull one fsync), where each would otherwise commit
+	// almost alone. The cost is up to that much latency per write, only
+	// while writes arrive more often than that from more than one caller:
+	// a lone write, or one caller's writes one after another, never wait,
+	// and under heavy load transactions take longer than the interval
+	// anyway. At 5,000 appends
+	// a second the default saved about 30% of the server's CPU per
+	// message at DurabilityFull and 15% at DurabilityNormal, for about
+	// 1 ms more median latency (docs/benchmarks.md).
+	CommitInterval time.Duration
 	// QueueLen bounds the writes waiting for the writer (default 8192);
 	// when full, writers wait, bounded by their context.
 	QueueLen int
@@ -97,6 +112,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 512
+	}
+	switch {
+	case o.CommitInterval == 0:
+		o.CommitInterval = defaultCommitInterval
+	case o.CommitInterval < 0:
+		o.CommitInterval = 0
 	}
 	if o.QueueLen <= 0 {
 		o.QueueLen = 8192
@@ -144,6 +165,11 @@ func (o *Options) dsn(readOnly bool) string {
 	}
 	return o.Path + "?" + strings.Join(q, "&")
 }
+
+// defaultCommitInterval is Options.CommitInterval's default: long enough
+// to gather the writes of moderate load into one commit, short next to the
+// fsync at DurabilityFull and to what a person notices.
+const defaultCommitInterval = time.Millisecond
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
 // database file while writes continue. A page appended to many times in

@@ -278,6 +278,9 @@ func (w *writer) run() {
 		}()
 	}
 	batch := make([]*request, 0, w.maxBatch)
+	// The last transaction's start and size, for CommitInterval.
+	var lastStart time.Time
+	lastSize := 0
 	for {
 		weight := 0 // of batch, see request.weight
 		// Stop wins over queued work, so that Close is prompt and what is
@@ -296,6 +299,15 @@ func (w *writer) run() {
 			w.drain()
 			return
 		}
+		// Gather what arrives within CommitInterval of the last
+		// transaction's start into this one, if that one had company (a
+		// single caller writing one write after another must not be
+		// slowed to one write per interval: PostgreSQL's commit_siblings)
+		// and no full batch is waiting already. Close waits for this
+		// pause: it is short.
+		if wait := w.opts.CommitInterval - time.Since(lastStart); wait > 0 && lastSize > 1 && len(w.queue) < w.maxBatch {
+			time.Sleep(wait)
+		}
 	fill:
 		for weight < w.maxBatch {
 			select {
@@ -307,6 +319,7 @@ func (w *writer) run() {
 			}
 		}
 		start := time.Now()
+		lastStart, lastSize = start, len(batch)
 		w.runBatch(batch)
 		w.noteBatch(time.Since(start))
 		w.batches.Add(1)

@@ -104,6 +104,69 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestCommitInterval: once writes come from several callers at once,
+// those that arrive one by one, each of which the writer could commit
+// alone, share one transaction when they come within CommitInterval of
+// the previous transaction's start; one caller's writes one after another
+// never wait for it.
+func TestCommitInterval(t *testing.T) {
+	s := openInternal(t, Options{CommitInterval: time.Second})
+	ctx := context.Background()
+	c, err := s.CreateDirect(ctx, "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// appendN starts n appends, gap apart, and returns a func waiting for
+	// them.
+	appendN := func(n int, gap time.Duration, prefix string) (wait func()) {
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				_, _, err := s.Append(ctx, store.NewMessage{ConversationID: c.ID, Sender: "a", ClientMsgID: fmt.Sprint(prefix, i), Body: "x"})
+				errs <- err
+			}()
+			time.Sleep(gap)
+		}
+		return func() {
+			t.Helper()
+			for range n {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	// Two callers at once: a transaction of two (behind a held one).
+	release := holdWriter(t, s)
+	wait := appendN(2, 0, "pair")
+	waitQueued(t, s, 2)
+	release()
+	wait()
+	before := s.Stats()
+	// One at a time: without the interval, the writer would be idle
+	// and commit each alone.
+	const n = 10
+	appendN(n, 5*time.Millisecond, "one")()
+	if got := s.Stats().Batches - before.Batches; got != 1 {
+		t.Errorf("%d appends within the commit interval took %d transactions, want 1", n, got)
+	}
+
+	// A single caller: each transaction holds one write, so none waits,
+	// however long the interval.
+	s2 := openInternal(t, Options{CommitInterval: time.Hour})
+	c2, err := s2.CreateDirect(ctx, "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for i := range 5 {
+		if _, _, err := s2.Append(tctx, store.NewMessage{ConversationID: c2.ID, Sender: "a", ClientMsgID: fmt.Sprint(i), Body: "x"}); err != nil {
+			t.Fatalf("sequential append %d: %v (held back by the commit interval?)", i, err)
+		}
+	}
+}
+
 // TestBatchIsolation puts failing and succeeding writes in one batch: the
 // failures get their own errors and undo nothing of the others.
 func TestBatchIsolation(t *testing.T) {
