@@ -65,10 +65,10 @@ type Options struct {
 	// while writes arrive more often than that from more than one caller:
 	// a lone write, or one caller's writes one after another, never wait,
 	// and under heavy load transactions take longer than the interval
-	// anyway. At 5,000 appends
-	// a second the default saved about 30% of the server's CPU per
-	// message at DurabilityFull and 15% at DurabilityNormal, for about
-	// 1 ms more median latency (docs/benchmarks.md).
+	// anyway. At 5,000 messages a second the default saved the server
+	// about 25% of its CPU per message at DurabilityFull and 7% at
+	// DurabilityNormal, for about 1 ms more median latency
+	// (docs/benchmarks.md).
 	CommitInterval time.Duration
 	// QueueLen bounds the writes waiting for the writer (default 8192);
 	// when full, writers wait, bounded by their context.
