@@ -112,7 +112,7 @@ function enter(token) {
   dx.on("typing", onTyping);
   dx.on("presence", (p) => { ui.presence.set(p.user, p); renderConvs(); });
   dx.on("conversation", adopt);
-  dx.on("member", () => refreshConversations());
+  dx.on("member", (m) => (m.user === ui.me && m.action === "removed" ? leftConv(m.conv) : refreshConversations()));
   dx.connect();
   wire();
 }
@@ -207,6 +207,10 @@ function onState(s) {
 
 function onWelcome(w) {
   ui.me = w.user;
+  // The welcome lists every conversation of yours: one missing from it
+  // you were removed from while away.
+  const listed = new Set(w.conversations.map((c) => c.id));
+  for (const id of [...ui.convs.keys()]) if (!listed.has(id)) leftConv(id);
   for (const c of w.conversations) {
     ui.convs.set(c.id, c);
     noteReads(c);
@@ -227,6 +231,22 @@ function askPresence(convs) {
     for (const p of r?.presence ?? []) ui.presence.set(p.user, p);
     renderConvs();
   }).catch(() => {});
+}
+
+// leftConv forgets a conversation you were removed from (or left): it goes
+// from the list, and the chat closes if it was open.
+function leftConv(id) {
+  ui.convs.delete(id);
+  for (const m of [ui.messages, ui.oldest, ui.seen, ui.typing]) m.delete(id);
+  if (ui.open === id) {
+    ui.open = undefined;
+    $("chat-title").textContent = "Pick a conversation";
+    $("chat-members").textContent = "";
+    $("messages").replaceChildren();
+    $("composer").hidden = true;
+    $("app").classList.remove("open");
+  }
+  renderConvs();
 }
 
 // adopt records a conversation that appeared after the welcome.

@@ -933,6 +933,11 @@ export class Duplex extends Emitter {
     this.user = w.user;
     this.session = w.session;
     this.limits = w.limits;
+    // The welcome lists every conversation of yours: those missing from
+    // it you were removed from while away (their saved cursors too).
+    const listed = new Set((w.conversations ?? []).map((c) => c.id));
+    for (const id of [...this.conversations.keys()]) if (!listed.has(id)) this.conversations.delete(id);
+    for (const id of Object.keys(this.resume.snapshot())) if (!listed.has(id)) this.resume.forget(id);
     for (const c of w.conversations ?? []) this.conversations.set(c.id, c);
     const syncs = this.resume.welcome(w.conversations ?? []);
     this.#attempt = 0;

@@ -315,3 +315,41 @@ test("after 4001 a fresh token is fetched, and a failing getToken is retried", {
   assert.equal(calls, 2, "getToken failed once, then was asked again");
   assert.deepEqual(tokens, ["old", "fresh"]);
 });
+
+test("a welcome drops the conversations it does not list, and their saved cursors", async (t) => {
+  let convs = [{ id: "a", kind: "direct", last_seq: 3 }, { id: "b", kind: "group", last_seq: 1 }];
+  const opened = [];
+  class ScriptedWS {
+    name = "websocket";
+    constructor(base, token, hooks) {
+      this.hooks = hooks;
+    }
+    async open() {
+      opened.push(this);
+      const conversations = convs;
+      queueMicrotask(() => this.hooks.frame({ type: "welcome", user: "alice", session: "s", conversations }));
+    }
+    request(f) {
+      queueMicrotask(() => this.hooks.frame({ type: "result", id: f.id, data: {} }));
+      return true;
+    }
+    close() {}
+  }
+  const dx = new Duplex({
+    token: "t", url: "http://fake", seqs: { a: 3, b: 1, gone: 7 },
+    transports: ["websocket"], transportClasses: { websocket: ScriptedWS },
+    backoff: { base: 1, cap: 5 }, heartbeatMs: 60000, heartbeatTimeoutMs: 60000,
+  });
+  t.after(() => dx.close());
+  dx.connect();
+  await until(() => dx.state === State.CONNECTED, "connected");
+  assert.deepEqual([...dx.conversations.keys()].sort(), ["a", "b"]);
+  assert.deepEqual(dx.resume.snapshot(), { a: 3, b: 1 }, "the saved cursor of a conversation the welcome does not list is dropped");
+
+  // Removed from b while disconnected: the next welcome does not list it.
+  convs = [convs[0]];
+  opened[0].hooks.closed(1006, "test");
+  await until(() => opened.length === 2 && dx.state === State.CONNECTED, "reconnected");
+  assert.deepEqual([...dx.conversations.keys()], ["a"]);
+  assert.deepEqual(dx.resume.snapshot(), { a: 3 });
+});
