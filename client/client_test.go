@@ -535,3 +535,61 @@ func TestOnEvent(t *testing.T) {
 		t.Fatalf("states %v, want connected first and closed last", states)
 	}
 }
+
+// TestSeqsDropRemoved: Seqs forgets a conversation the user was removed
+// from, whether the removal arrives live or the next welcome (after being
+// away) no longer lists it.
+func TestSeqsDropRemoved(t *testing.T) {
+	env := testserver.Start(t, testserver.Options{})
+	ctx := context.Background()
+	alice, _ := run(t, env, "alice", nil)
+	carol, stopCarol := run(t, env, "carol", nil)
+	live, err := alice.CreateGroup(ctx, "live", []string{"carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	away, err := alice.CreateGroup(ctx, "away", []string{"carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := direct(t, alice, "carol")
+	if _, err := alice.Send(ctx, kept.ID, "", "hi", nil); err != nil {
+		t.Fatal(err)
+	}
+	messages(t, carol, kept.ID, 1)
+	has := func(c *client.Client, conv string) bool {
+		_, ok := c.Seqs()[conv]
+		return ok
+	}
+	for _, conv := range []string{live.ID, away.ID, kept.ID} {
+		if !has(carol, conv) {
+			t.Fatalf("carol's seqs %v lack %s", carol.Seqs(), conv)
+		}
+	}
+
+	if err := alice.RemoveMember(ctx, live.ID, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); has(carol, live.ID); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("carol's seqs %v still hold %s after her removal", carol.Seqs(), live.ID)
+		}
+	}
+
+	seqs := carol.Seqs()
+	stopCarol()
+	if err := alice.RemoveMember(ctx, away.ID, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	carol2, _ := run(t, env, "carol", seqs)
+	// The state turns connected before the welcome's conversations are
+	// taken in.
+	for deadline := time.Now().Add(10 * time.Second); has(carol2, away.ID); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a welcome without %s, carol's seqs still hold it: %v", away.ID, carol2.Seqs())
+		}
+	}
+	if !has(carol2, kept.ID) {
+		t.Fatalf("carol's seqs lost %s, which she is still in: %v", kept.ID, carol2.Seqs())
+	}
+}

@@ -518,7 +518,14 @@ func (c *Client) onEvent(ctx context.Context, typ string, p []byte) error {
 		}
 	case protocol.TypeMember:
 		ev.Member = new(protocol.Member)
-		err = json.Unmarshal(p, ev.Member)
+		if err = json.Unmarshal(p, ev.Member); err == nil && ev.Member.Action == "removed" {
+			c.mu.Lock()
+			me := c.user
+			c.mu.Unlock()
+			if ev.Member.User == me {
+				c.track.forget(ev.Member.Conv)
+			}
+		}
 	case protocol.TypeConversation:
 		var ce protocol.ConversationEvent
 		if err = json.Unmarshal(p, &ce); err == nil {

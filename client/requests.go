@@ -272,5 +272,6 @@ func (c *Client) Sync(ctx context.Context, conv string, after int64) error {
 }
 
 // Seqs returns the per-conversation seqs held, to pass as Options.Seqs to a
-// later Client so it resumes where this one stopped.
+// later Client so it resumes where this one stopped. Conversations the user
+// was removed from (a member event, or absent from a welcome) are dropped.
 func (c *Client) Seqs() map[string]int64 { return c.track.snapshot() }

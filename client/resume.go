@@ -26,9 +26,21 @@ func newTracker(seqs map[string]int64) *tracker {
 
 // welcome returns the conversations to sync and from which seq. A
 // conversation never seen starts at its last seq unless fromStart is set.
+// The welcome lists every conversation of the user: one it does not list
+// the user was removed from while away, and is forgotten.
 func (t *tracker) welcome(convs []protocol.Conversation, fromStart bool) map[string]int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	listed := make(map[string]bool, len(convs))
+	for _, c := range convs {
+		listed[c.ID] = true
+	}
+	for id := range t.held {
+		if !listed[id] {
+			delete(t.held, id)
+			delete(t.waiting, id)
+		}
+	}
 	syncs := make(map[string]int64)
 	for _, c := range convs {
 		held, ok := t.held[c.ID]
@@ -45,6 +57,14 @@ func (t *tracker) welcome(convs []protocol.Conversation, fromStart bool) map[str
 		}
 	}
 	return syncs
+}
+
+// forget drops a conversation the user was removed from.
+func (t *tracker) forget(conv string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.held, conv)
+	delete(t.waiting, conv)
 }
 
 // track starts a conversation that appeared after the welcome.
