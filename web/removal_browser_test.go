@@ -1,14 +1,8 @@
 package web_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"testing"
-	"time"
-
-	"github.com/duplexhq/duplex/internal/testserver"
 )
 
 // TestRemovedFromGroup: carol has a group open when its owner removes her;
@@ -46,37 +40,5 @@ func TestRemovedFromGroup(t *testing.T) {
 			c.waitMessage("you are out of Team")
 			c.screenshot("removed-" + transport)
 		})
-	}
-}
-
-// apiCall makes an HTTP API request as user with body as JSON (none if
-// nil), fails the test unless it succeeds, and decodes the answer into out
-// if not nil.
-func apiCall(t *testing.T, env *testserver.Env, user, method, path string, body, out any) {
-	t.Helper()
-	var rd bytes.Buffer
-	if body != nil {
-		if err := json.NewEncoder(&rd).Encode(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	req, err := http.NewRequest(method, env.URL()+path, &rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+env.Token(user))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		t.Fatalf("%s %s: %s", method, path, res.Status)
-	}
-	if out != nil {
-		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
 	}
 }

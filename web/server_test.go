@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -34,26 +35,10 @@ type storedMessage struct {
 // the HTTP API: the store's truth to compare the pages against.
 func stored(t *testing.T, env *testserver.Env, user, conv string) []storedMessage {
 	t.Helper()
-	req, err := http.NewRequest("GET", fmt.Sprintf("%s/api/conversations/%s/messages?limit=200", env.URL(), conv), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+env.Token(user))
-	c := http.Client{Timeout: 10 * time.Second}
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("history of %s: %v", conv, err)
-	}
-	defer res.Body.Close()
 	var body struct {
 		Messages []storedMessage `json:"messages"`
 	}
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("history of %s: %s", conv, res.Status)
-	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatalf("history of %s: %v", conv, err)
-	}
+	apiCall(t, env, user, "GET", fmt.Sprintf("/api/conversations/%s/messages?limit=200", conv), nil, &body)
 	slices.Reverse(body.Messages)
 	return body.Messages
 }
@@ -78,5 +63,37 @@ func sameAsStore(t *testing.T, p *page, want []storedMessage) {
 			ws = append(ws, fmt.Sprintf("#%d %s: %q", w.Seq, w.Sender, w.Body))
 		}
 		t.Errorf("%s's page does not match the store:\npage:  %q\nstore: %q", p.user.name, gs, ws)
+	}
+}
+
+// apiCall makes an HTTP API request as user with body as JSON (none if
+// nil), fails the test unless it succeeds, and decodes the answer into out
+// if not nil.
+func apiCall(t *testing.T, env *testserver.Env, user, method, path string, body, out any) {
+	t.Helper()
+	var rd bytes.Buffer
+	if body != nil {
+		if err := json.NewEncoder(&rd).Encode(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(method, env.URL()+path, &rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+env.Token(user))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %s", method, path, res.Status)
+	}
+	if out != nil {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
 	}
 }

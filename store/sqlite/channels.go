@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/duplexhq/duplex/store"
 )
@@ -50,11 +49,7 @@ func (s *Store) ChannelAfter(ctx context.Context, channel string, after int64, l
 	if err != nil {
 		return nil, err
 	}
-	visible := int64(math.MaxInt64)
-	if c, ok := s.readCap(capKey{channel: true, name: channel}); ok {
-		visible = c
-	}
-	rows, err := st.QueryContext(ctx, channel, after, visible, limit)
+	rows, err := st.QueryContext(ctx, channel, after, s.visibleUpTo(capKey{channel: true, name: channel}), limit)
 	if err != nil {
 		return nil, wrap(err, "channel history of "+channel)
 	}

@@ -180,11 +180,7 @@ func (s *Store) messages(ctx context.Context, query, convID string, bound int64,
 	if err != nil {
 		return nil, err
 	}
-	visible := int64(math.MaxInt64)
-	if c, ok := s.readCap(capKey{name: convID}); ok {
-		visible = c
-	}
-	rows, err := st.QueryContext(ctx, convID, bound, visible, limit)
+	rows, err := st.QueryContext(ctx, convID, bound, s.visibleUpTo(capKey{name: convID}), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: messages of %q: %w", convID, err)
 	}

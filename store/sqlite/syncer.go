@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -191,6 +192,15 @@ func (s *Store) readCap(k capKey) (int64, bool) {
 		return 0, false
 	}
 	return s.w.sync.caps.capOf(k)
+}
+
+// visibleUpTo returns the highest seq (or channel offset) of k that reads
+// may show: its cap, or math.MaxInt64 if it has none.
+func (s *Store) visibleUpTo(k capKey) int64 {
+	if c, ok := s.readCap(k); ok {
+		return c
+	}
+	return math.MaxInt64
 }
 
 // capOf returns k's cap, if it has one.

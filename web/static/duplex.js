@@ -194,9 +194,12 @@ export class ResumeTracker {
    * Called with the conversations of a welcome frame. Returns the syncs to
    * run: [{conv, after}]. A conversation never seen before starts at its
    * last_seq (the app loads history on demand); one seen before resumes
-   * from the seq it holds.
+   * from the seq it holds. The welcome lists every conversation of the
+   * user: one it does not list the user was removed from, and is forgotten.
    */
   welcome(conversations) {
+    const listed = new Set(conversations.map((c) => c.id));
+    for (const conv of [...this.#held.keys()]) if (!listed.has(conv)) this.forget(conv);
     const syncs = [];
     for (const c of conversations) {
       const held = this.#held.get(c.id);
@@ -934,10 +937,10 @@ export class Duplex extends Emitter {
     this.session = w.session;
     this.limits = w.limits;
     // The welcome lists every conversation of yours: those missing from
-    // it you were removed from while away (their saved cursors too).
+    // it you were removed from while away (resume.welcome drops their
+    // saved cursors too).
     const listed = new Set((w.conversations ?? []).map((c) => c.id));
     for (const id of [...this.conversations.keys()]) if (!listed.has(id)) this.conversations.delete(id);
-    for (const id of Object.keys(this.resume.snapshot())) if (!listed.has(id)) this.resume.forget(id);
     for (const c of w.conversations ?? []) this.conversations.set(c.id, c);
     const syncs = this.resume.welcome(w.conversations ?? []);
     this.#attempt = 0;
