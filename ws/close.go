@@ -49,7 +49,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		c.closeTCP()
 		return fmt.Errorf("ws: close: close frame not sent: %w", ErrClosed)
 	}
-	if c.ev != nil {
+	if c.polled() != nil {
 		// A Poller reads the answer (possibly on this very goroutine,
 		// once the handler returns): it closes TCP, bounded by a timer.
 		c.armCloseTimer()

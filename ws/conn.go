@@ -105,12 +105,14 @@ type Conn struct {
 	closed    chan struct{}
 	isDone    atomic.Bool // set right before closed is closed: a cheaper test than receiving from it
 	closeOnce sync.Once
-	ncMu      sync.Mutex // orders closeTCP and a Poller replacing nc (fdconn_linux.go)
+	ncMu      sync.Mutex // orders closeTCP and a Poller replacing nc and setting ev (fdconn_linux.go)
 	cause     error      // why closeTCP was called, when not by Close; set before closed is closed
 
 	pingMu sync.Mutex
 	pings  map[uint64]chan struct{}
 	pingID uint64
+
+	pause pauseState // flow control of a polled connection (pause.go)
 }
 
 // newConn wraps nc after a successful handshake. br holds any bytes already
@@ -175,10 +177,26 @@ func (c *Conn) SetReadLimit(n int64) {
 // connection; contexts passed to Read and Write work as well. A read or write
 // that fails on a deadline leaves the stream in an unknown state, so it fails
 // the connection like any other I/O error.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.netConn().SetReadDeadline(t) }
 
 // SetWriteDeadline: see SetReadDeadline.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.netConn().SetWriteDeadline(t) }
+
+// netConn is nc for callers that hold neither frameMu nor the read side:
+// a Poller's Serve may be replacing it (takeOver) concurrently.
+func (c *Conn) netConn() net.Conn {
+	c.ncMu.Lock()
+	defer c.ncMu.Unlock()
+	return c.nc
+}
+
+// polled is ev for callers other than the Poller's workers (which find the
+// Conn after Serve published it): Serve may be setting it concurrently.
+func (c *Conn) polled() *eventConn {
+	c.ncMu.Lock()
+	defer c.ncMu.Unlock()
+	return c.ev
+}
 
 // Subprotocol returns the negotiated subprotocol, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
@@ -187,10 +205,10 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 func (c *Conn) Compressed() bool { return c.deflate != nil }
 
 // LocalAddr returns the local address of the underlying connection.
-func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr { return c.netConn().LocalAddr() }
 
 // RemoteAddr returns the remote address of the underlying connection.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.netConn().RemoteAddr() }
 
 // isClosed reports whether the TCP connection was closed.
 func (c *Conn) isClosed() bool { return c.isDone.Load() }
@@ -209,7 +227,7 @@ func (c *Conn) closeTCPCause(cause error) error {
 		c.isDone.Store(true)
 		close(c.closed)
 		c.ncMu.Lock()
-		nc := c.nc
+		nc, ev := c.nc, c.ev
 		c.ncMu.Unlock()
 		err = nc.Close()
 		if c.reading.CompareAndSwap(false, true) {
@@ -222,7 +240,7 @@ func (c *Conn) closeTCPCause(cause error) error {
 			c.releaseWriteState()
 			c.msgMu.unlock()
 		} // else the message writer releases on unlock
-		if c.ev != nil {
+		if ev != nil {
 			c.evClosed()
 		}
 	})

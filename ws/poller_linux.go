@@ -121,11 +121,12 @@ func (s *pollerSys) setUp(epfd, wakeR int) error {
 	return nil
 }
 
-// takeOver takes c's descriptor over into f (see fdConn), if it has one,
-// and makes f c's net.Conn. Writers are held off meanwhile by frameMu; if
-// a writer holds it, c is not taken over (it is served by a goroutine
-// instead).
-func (s *pollerSys) takeOver(c *Conn, f *fdConn) bool {
+// takeOver takes c's descriptor over into ev.fd (see fdConn), if it has
+// one, and makes ev.fd c's net.Conn and ev its eventConn. Writers are held
+// off meanwhile by frameMu; if a writer holds it, c is not taken over (it
+// is served by a goroutine instead).
+func (s *pollerSys) takeOver(c *Conn, ev *eventConn) bool {
+	f := &ev.fd
 	if !c.frameMu.tryLock() {
 		return false
 	}
@@ -134,7 +135,7 @@ func (s *pollerSys) takeOver(c *Conn, f *fdConn) bool {
 		return false
 	}
 	c.ncMu.Lock()
-	c.nc = f
+	c.nc, c.ev = f, ev
 	closed := c.isClosed()
 	c.ncMu.Unlock()
 	if closed {
@@ -174,6 +175,20 @@ func (s *pollerSys) rearm(c *Conn, w *worker) error {
 	_, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(s.epfd), syscall.EPOLL_CTL_MOD, uintptr(f.fd), uintptr(unsafe.Pointer(&w.ctl)), 0, 0)
 	if e != 0 {
 		return os.NewSyscallError("epoll_ctl", e)
+	}
+	return nil
+}
+
+// resume re-raises c's event for Conn.Resume, from any goroutine.
+func (s *pollerSys) resume(c *Conn) error {
+	f := &c.ev.fd
+	if !f.incref() {
+		return nil // closed: nothing to read
+	}
+	defer f.decref()
+	ctl := eventFor(c.ev.id)
+	if err := syscall.EpollCtl(s.epfd, syscall.EPOLL_CTL_MOD, f.fd, &ctl); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
 }
@@ -281,6 +296,9 @@ func (w *worker) readAll(c *Conn) (more bool) {
 	ev := c.ev
 	f := &ev.fd
 	for range readsPerTurn {
+		if c.paused() {
+			return false // Resume re-raises the event
+		}
 		if !f.incref() {
 			return false // closed
 		}

@@ -137,15 +137,14 @@ func (p *Poller) Serve(c *Conn, h Handler) error {
 	// Set up before the Conn is published in p.conns, where workers
 	// find it.
 	ev := &eventConn{p: p, h: h}
-	ok := p.sys.takeOver(c, &ev.fd)
-	if ok {
-		ev.state.Store(connBusy) // until registered: closeTCP leaves finishing to register
-		c.ev = ev
-	}
+	ev.state.Store(connBusy) // until registered: closeTCP leaves finishing to register
+	ok := p.sys.takeOver(c, ev)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		c.ncMu.Lock()
 		c.ev = nil
+		c.ncMu.Unlock()
 		c.reading.Store(false)
 		return fmt.Errorf("ws: serve: %w", ErrPollerClosed)
 	}
@@ -225,6 +224,7 @@ func (p *Poller) readLoop(c *Conn, h Handler, id uint64) {
 			return
 		}
 		h.OnMessage(c, typ, b)
+		c.awaitResume()
 	}
 }
 
