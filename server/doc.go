@@ -56,11 +56,24 @@
 // being connected to a protocol it did not ask for); a client that offers
 // none is served duplex.v1 by default, so quick tools such as websocat work.
 //
+// # Idle connections cost no goroutine
+//
+// WebSocket clients are read by one ws.Poller (epoll on Linux; a goroutine
+// per connection elsewhere and for TLS), so an idle client costs its
+// records, about 4.3 KiB of live heap with its session
+// (bench/run-serve-idle.sh), and no goroutine or stack. A frame read is queued on its connection and handled by a
+// goroutine that runs while the connection's queue is not empty: handling
+// may wait (a send for its commit), which a Poller worker must not. A
+// client that keeps more than 64 frames (or 256 KiB) waiting is paused,
+// left to TCP flow control, until half of them are handled. Outbound
+// frames are written by a goroutine that likewise runs only while frames
+// are queued.
+//
 // # Outbound queue and slow consumers
 //
 // Every connection (WebSocket or SSE stream) has a bounded queue of
-// outbound frames drained by one writer goroutine. The chat service's Send never blocks: when the queue is
-// full it reports false and the chat closes the connection with its
+// outbound frames drained by its writer. The chat service's Send never
+// blocks: when the queue is full it reports false and the chat closes the connection with its
 // slow-consumer code; the frames still queued are then dropped (the client
 // recovers them with sync), whereas on other closes (e.g. 1001 at shutdown)
 // they are flushed first, within a bounded time.

@@ -49,12 +49,14 @@ func TestLimits(t *testing.T) {
 
 func TestSinkSendAllocs(t *testing.T) {
 	w := &wsConn{outbox: newOutbox(1, NewMetrics().queueDrops)}
+	w.writing.Store(true) // the test drains the queue: no writer goroutine
 	frame := []byte(`{"type":"message"}`)
+	batch := make([][]byte, 0, 1)
 	allocs := testing.AllocsPerRun(1000, func() {
 		if !w.Send(frame) {
 			t.Fatal("Send refused on an empty queue")
 		}
-		<-w.q
+		w.take(batch[:0], 1, 0)
 	})
 	if allocs != 0 {
 		t.Fatalf("Send allocates %v times per frame", allocs)
@@ -65,7 +67,7 @@ func TestSinkSendAllocs(t *testing.T) {
 		t.Fatal("Send accepted into a full queue")
 	}
 	w.Close(4009, "slow")
-	<-w.q
+	w.take(batch[:0], 1, 0)
 	if w.Send(frame) {
 		t.Fatal("Send accepted after Close")
 	}
@@ -76,12 +78,20 @@ func TestSinkSendAllocs(t *testing.T) {
 
 func BenchmarkSinkSend(b *testing.B) {
 	w := &wsConn{outbox: newOutbox(DefaultSendQueue, NewMetrics().queueDrops)}
+	w.writing.Store(true) // the benchmark drains the queue: no writer goroutine
 	frame := []byte(`{"type":"message","conv":"c1","seq":1,"sender":"alice","client_msg_id":"m1","body":"hi","ts":1}`)
-	done := make(chan struct{})
+	done, stop := make(chan struct{}), make(chan struct{})
 	go func() {
-		for range w.q {
+		defer close(done)
+		batch := make([][]byte, 0, writeBatchFrames)
+		for {
+			select {
+			case <-w.ready:
+				batch = w.take(batch[:0], writeBatchFrames, writeBatchBytes)
+			case <-stop:
+				return
+			}
 		}
-		close(done)
 	}()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -90,6 +100,6 @@ func BenchmarkSinkSend(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	close(w.q)
+	close(stop)
 	<-done
 }

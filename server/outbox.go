@@ -16,9 +16,20 @@ var errConnClosing = errors.New("server: connection closing")
 // outbox is the outbound side of one streaming client connection
 // (WebSocket or Server-Sent Events): a bounded queue drained by the
 // transport's writer, and the close request. It implements chat.FlowSink.
+//
+// The queue is a ring that grows with what is queued, up to max frames,
+// and is dropped when it empties after growing: an idle connection holds
+// a few slots, not max (a channel of max frames would cost every idle
+// connection 24 bytes per frame of its bound).
 type outbox struct {
-	q     chan []byte
+	max   int
 	drops prometheus.Counter
+
+	qmu   sync.Mutex
+	ring  [][]byte      // a power of two long, or nil; guarded by qmu
+	r, n  int           // read position and frames queued; guarded by qmu
+	room  chan struct{} // closed when a frame is taken, if SendWait waits; guarded by qmu
+	ready chan struct{} // capacity 1: a frame was queued (for a writer that waits)
 
 	mu     sync.Mutex    // serializes Close; guards code and reason
 	code   int           // set once, before done is closed
@@ -26,42 +37,125 @@ type outbox struct {
 	done   chan struct{} // closed when a close has been requested
 }
 
+// keptSlots is the largest ring an empty queue keeps.
+const keptSlots = 4
+
 func newOutbox(size int, drops prometheus.Counter) outbox {
-	return outbox{q: make(chan []byte, size), drops: drops, done: make(chan struct{})}
+	return outbox{max: max(size, 1), drops: drops, ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Send queues frame; it never blocks and reports false when the queue is
 // full or the connection is closing.
 func (o *outbox) Send(frame []byte) bool {
-	select {
-	case <-o.done:
+	if o.closing() {
 		return false
-	default:
 	}
-	select {
-	case o.q <- frame:
-		return true
-	default:
+	o.qmu.Lock()
+	if o.n == o.max {
+		o.qmu.Unlock()
 		o.drops.Inc()
 		return false
 	}
+	o.push(frame)
+	o.qmu.Unlock()
+	o.signal()
+	return true
 }
 
 // SendWait queues frame, waiting for room while the queue is full: bulk
 // replays (sync) use it to be paced by the client instead of overflowing.
 func (o *outbox) SendWait(ctx context.Context, frame []byte) error {
+	for {
+		if o.closing() {
+			return errConnClosing
+		}
+		o.qmu.Lock()
+		if o.n < o.max {
+			o.push(frame)
+			o.qmu.Unlock()
+			o.signal()
+			return nil
+		}
+		if o.room == nil {
+			o.room = make(chan struct{})
+		}
+		room := o.room
+		o.qmu.Unlock()
+		select {
+		case <-room:
+		case <-o.done:
+			return errConnClosing
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// push appends frame to the ring, growing it if full. qmu is held.
+func (o *outbox) push(frame []byte) {
+	if o.n == len(o.ring) {
+		grown := make([][]byte, max(keptSlots, 2*len(o.ring)))
+		for i := range o.n {
+			grown[i] = o.ring[(o.r+i)&(len(o.ring)-1)]
+		}
+		o.ring, o.r = grown, 0
+	}
+	o.ring[(o.r+o.n)&(len(o.ring)-1)] = frame
+	o.n++
+}
+
+// signal tells a waiting writer that a frame is queued.
+func (o *outbox) signal() {
 	select {
-	case <-o.done:
-		return errConnClosing
+	case o.ready <- struct{}{}:
 	default:
 	}
+}
+
+// take moves queued frames to batch, up to maxFrames frames in all and,
+// beyond the first, maxBytes bytes, and returns it.
+func (o *outbox) take(batch [][]byte, maxFrames, maxBytes int) [][]byte {
+	size := 0
+	for _, f := range batch {
+		size += len(f)
+	}
+	o.qmu.Lock()
+	for o.n > 0 && len(batch) < maxFrames && (len(batch) == 0 || size < maxBytes) {
+		f := o.ring[o.r]
+		o.ring[o.r] = nil
+		o.r = (o.r + 1) & (len(o.ring) - 1)
+		o.n--
+		batch = append(batch, f)
+		size += len(f)
+	}
+	if o.n == 0 {
+		o.r = 0
+		if len(o.ring) > keptSlots {
+			o.ring = nil
+		}
+	}
+	if o.room != nil {
+		close(o.room)
+		o.room = nil
+	}
+	o.qmu.Unlock()
+	return batch
+}
+
+// queued is the number of frames queued.
+func (o *outbox) queued() int {
+	o.qmu.Lock()
+	defer o.qmu.Unlock()
+	return o.n
+}
+
+// closing reports whether a close was requested.
+func (o *outbox) closing() bool {
 	select {
-	case o.q <- frame:
-		return nil
 	case <-o.done:
-		return errConnClosing
-	case <-ctx.Done():
-		return ctx.Err()
+		return true
+	default:
+		return false
 	}
 }
 

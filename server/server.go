@@ -105,6 +105,12 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// poller reads every WebSocket client (inbound.go); it is started by
+	// the first one and closed by Shutdown once they have all ended.
+	pollerMu     sync.Mutex
+	poller       *ws.Poller
+	pollerClosed bool
+
 	shuttingDown atomic.Bool
 	mu           sync.Mutex
 	conns        map[conn]struct{}
@@ -241,12 +247,59 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 		s.cancel()
-		return nil
+		return s.closePoller()
 	case <-ctx.Done():
-		s.cancel() // interrupts every connection's I/O
+		s.cancel() // interrupts every handler's waits and SSE stream
+		s.abortAll()
 		<-done
-		return fmt.Errorf("server: shutdown: %w", ctx.Err())
+		return errors.Join(fmt.Errorf("server: shutdown: %w", ctx.Err()), s.closePoller())
 	}
+}
+
+// abortAll drops the WebSocket connections still open.
+func (s *Server) abortAll() {
+	s.mu.Lock()
+	var ws []*wsConn
+	for c := range s.conns {
+		if w, ok := c.(*wsConn); ok {
+			ws = append(ws, w)
+		}
+	}
+	s.mu.Unlock()
+	for _, w := range ws {
+		w.abort()
+	}
+}
+
+// wsPoller returns the Poller that reads WebSocket clients, starting it
+// with the first one.
+func (s *Server) wsPoller() (*ws.Poller, error) {
+	s.pollerMu.Lock()
+	defer s.pollerMu.Unlock()
+	if s.pollerClosed {
+		return nil, ws.ErrPollerClosed
+	}
+	if s.poller == nil {
+		p, err := ws.NewPoller(nil)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.poller = p
+	}
+	return s.poller, nil
+}
+
+// closePoller stops the Poller once every connection has ended; no other
+// is started after.
+func (s *Server) closePoller() error {
+	s.pollerMu.Lock()
+	p := s.poller
+	s.poller, s.pollerClosed = nil, true
+	s.pollerMu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Close()
 }
 
 // beginShutdown stops taking clients and asks every connection to close.

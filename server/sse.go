@@ -79,8 +79,8 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 	for {
 		select {
-		case f := <-c.q:
-			if err := c.writeQueued(ev, f); err != nil {
+		case <-c.ready:
+			if err := c.writeQueued(ev); err != nil {
 				log.LogAttrs(ctx, slog.LevelDebug, "event stream write failed", slog.Any("err", err))
 				c.Close(1006, "write failed")
 				return
@@ -108,32 +108,28 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// writeQueued writes f and whatever else is queued, then flushes once.
-func (c *sseConn) writeQueued(ev *sseWriter, f []byte) error {
+// writeQueued writes what is queued, then flushes once.
+func (c *sseConn) writeQueued(ev *sseWriter) error {
+	var one [1][]byte
 	for {
-		if err := ev.data(f); err != nil {
+		batch := c.take(one[:0], 1, 0)
+		if len(batch) == 0 {
+			return ev.flush()
+		}
+		if err := ev.data(batch[0]); err != nil {
 			return err
 		}
 		c.s.metrics.framesOut.Inc()
-		select {
-		case f = <-c.q:
-			continue
-		default:
-		}
-		return ev.flush()
 	}
 }
 
 // flushQueue writes what is queued before a close, within DrainTimeout.
 func (c *sseConn) flushQueue(ev *sseWriter) {
 	ev.timeout = c.s.cfg.DrainTimeout
+	var one [1][]byte
 	for {
-		select {
-		case f := <-c.q:
-			if ev.data(f) != nil {
-				return
-			}
-		default:
+		batch := c.take(one[:0], 1, 0)
+		if len(batch) == 0 || ev.data(batch[0]) != nil {
 			return
 		}
 	}

@@ -54,7 +54,7 @@ func TestSSEConnQueue(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- c.SendWait(context.Background(), []byte("3")) }()
-	<-c.q // room for the waiting frame
+	c.take(nil, 1, 0) // room for the waiting frame
 	if err := <-waited; err != nil {
 		t.Fatal(err)
 	}

@@ -20,51 +20,88 @@ import (
 const subprotocol = protocol.Subprotocol
 
 // wsConn is one WebSocket client: it implements chat.Sink with a bounded
-// queue drained by its writer goroutine.
+// queue. An idle connection has no goroutine of its own: the server's
+// ws.Poller reads it (inbound.go), a handler goroutine runs only while
+// frames wait to be handled, and a writer goroutine only while frames wait
+// to be written.
 type wsConn struct {
 	outbox
 	s *Server
 	c *ws.Conn
 
+	sess   chat.Session // set before the Poller delivers the first frame
+	user   string       // for logs
+	remote string
+
 	// wmu is held by whoever writes to c: the writer goroutine, or the
-	// reader writing a reply at once (Reply). unwritten counts the frames
+	// handler writing a reply at once (Reply). unwritten counts the frames
 	// queued and not yet written; a reply is written at once only when it
 	// is 0, so it never overtakes a frame queued before it.
 	wmu       sync.Mutex
 	unwritten atomic.Int64
 	deadline  time.Time // write deadline last set on c; guarded by wmu
+
+	// writing is set while a writer goroutine runs (kick starts one), and
+	// for good once the writer has closed the connection.
+	writing atomic.Bool
+
+	in inbound // frames read and not yet handled (inbound.go)
+
+	// parts counts the halves still running: the read side (until the
+	// Poller's OnClose and the last queued frame are handled) and the
+	// writer (until it has closed the connection). The last one to end
+	// releases the connection (release).
+	parts atomic.Int32
 }
 
 var (
 	_ chat.FlowSink  = (*wsConn)(nil)
 	_ chat.ReplySink = (*wsConn)(nil)
+	_ ws.Handler     = (*wsConn)(nil)
 )
 
-// Send queues frame (see outbox.Send), counting it as unwritten.
+// Send queues frame (see outbox.Send), counting it as unwritten, and
+// makes sure a writer runs.
 func (w *wsConn) Send(frame []byte) bool {
 	w.unwritten.Add(1)
 	if !w.outbox.Send(frame) {
 		w.unwritten.Add(-1)
 		return false
 	}
+	w.kick()
 	return true
 }
 
-// SendWait queues frame (see outbox.SendWait), counting it as unwritten.
+// SendWait queues frame (see outbox.SendWait), counting it as unwritten,
+// and makes sure a writer runs.
 func (w *wsConn) SendWait(ctx context.Context, frame []byte) error {
 	w.unwritten.Add(1)
-	err := w.outbox.SendWait(ctx, frame)
-	if err != nil {
+	if err := w.outbox.SendWait(ctx, frame); err != nil {
 		w.unwritten.Add(-1)
+		return err
 	}
-	return err
+	w.kick()
+	return nil
 }
 
-// Reply is called on the reader goroutine (chat.ReplySink). When nothing
-// is queued or being written it writes frame itself, sparing the writer
-// goroutine a wake-up per reply; otherwise it queues frame behind the
-// others. A reply written here may block the reader until WriteTimeout,
-// which only holds back that client's own requests.
+// Close asks the writer to end the connection (see outbox.Close).
+func (w *wsConn) Close(code int, reason string) {
+	w.outbox.Close(code, reason)
+	w.kick()
+}
+
+// kick starts the writer goroutine unless one runs.
+func (w *wsConn) kick() {
+	if w.writing.CompareAndSwap(false, true) {
+		go w.writeLoop()
+	}
+}
+
+// Reply is called on the handler goroutine (chat.ReplySink). When nothing
+// is queued or being written it writes frame itself, sparing a writer
+// goroutine per reply; otherwise it queues frame behind the others. A
+// reply written here may block the handler until WriteTimeout, which only
+// holds back that client's own requests.
 func (w *wsConn) Reply(frame []byte) bool {
 	if w.unwritten.Load() != 0 || !w.wmu.TryLock() {
 		return w.Send(frame)
@@ -114,16 +151,16 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	conn := &wsConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops), s: s, c: c}
+	conn := &wsConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops), s: s, c: c,
+		user: p.UserID, remote: r.RemoteAddr}
 	if !s.track(conn) {
 		c.Close(ws.StatusGoingAway, "server shutting down")
 		return
 	}
-	defer s.untrack(conn)
 	s.metrics.connections.Inc()
 	s.metrics.connsTotal.Inc()
-	defer s.metrics.connections.Dec()
-	conn.run(chat.Identity{UserID: p.UserID, Admin: p.Admin, ExpiresAt: p.ExpiresAt}, r.RemoteAddr)
+	conn.parts.Store(2)
+	conn.start(chat.Identity{UserID: p.UserID, Admin: p.Admin, ExpiresAt: p.ExpiresAt})
 }
 
 // refuseWS answers a WebSocket request whose credentials were refused. A
@@ -208,51 +245,53 @@ func authError(err error) error {
 	return errf(protocol.CodeUnauthorized, "invalid credentials")
 }
 
-func (w *wsConn) run(id chat.Identity, remote string) {
+// start registers the session and hands the connection to the server's
+// Poller; it returns at once (the connection's request goroutine ends).
+func (w *wsConn) start(id chat.Identity) {
 	s := w.s
 	ctx := s.ctx
-	log := s.log.With(slog.String("user", id.UserID), slog.String("remote", remote))
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		w.writeLoop()
-	}()
-	defer func() {
-		w.Close(int(ws.StatusNormalClosure), "")
-		<-writerDone
-		w.c.CloseNow()
-	}()
-
 	sess, err := s.cfg.Chat.Connect(ctx, id, w)
 	if err != nil {
 		code, msg := classify(err)
-		log.LogAttrs(ctx, levelFor(code), "connect refused", slog.String("code", string(code)), slog.Any("err", err))
+		s.log.LogAttrs(ctx, levelFor(code), "connect refused", w.logAttrs(slog.String("code", string(code)), slog.Any("err", err))...)
 		w.Close(closeCodeFor(err), msg)
+		w.partDone() // nothing was read
 		return
 	}
-	defer sess.Close()
-	log.LogAttrs(ctx, slog.LevelDebug, "connected", slog.String("subprotocol", w.c.Subprotocol()))
-
-	// Reads do not take ctx: a context watched per Read registers (and
-	// removes) a callback on the server's context for every frame, under
-	// that context's lock, which all connections share. One callback per
-	// connection interrupts its I/O instead when ctx ends.
-	stop := context.AfterFunc(ctx, func() { w.c.CloseNow() })
-	defer stop()
-	for {
-		typ, p, err := w.c.Read(context.Background())
-		if err != nil {
-			log.LogAttrs(ctx, slog.LevelDebug, "connection ended", slog.Any("err", err))
-			return
+	w.sess = sess
+	s.log.LogAttrs(ctx, slog.LevelDebug, "connected", w.logAttrs(slog.String("subprotocol", w.c.Subprotocol()))...)
+	p, err := s.wsPoller()
+	if err == nil {
+		err = p.Serve(w.c, w)
+	}
+	if err != nil {
+		// The Poller is closed (shutdown) or could not start.
+		if !errors.Is(err, ws.ErrPollerClosed) {
+			s.log.LogAttrs(ctx, slog.LevelError, "websocket not served", w.logAttrs(slog.Any("err", err))...)
 		}
-		if typ != ws.MessageText {
-			w.Close(int(ws.StatusUnsupportedData), "duplex.v1 frames are JSON text")
-			return
-		}
-		s.metrics.framesIn.Inc()
-		sess.Handle(ctx, p)
+		w.Close(int(ws.StatusGoingAway), "server shutting down")
+		w.endRead()
 	}
 }
+
+// logAttrs are the connection's log attributes followed by more.
+func (w *wsConn) logAttrs(more ...slog.Attr) []slog.Attr {
+	return append([]slog.Attr{slog.String("user", w.user), slog.String("remote", w.remote)}, more...)
+}
+
+// partDone ends one of the connection's two halves (see parts); the last
+// one releases the connection.
+func (w *wsConn) partDone() {
+	if w.parts.Add(-1) != 0 {
+		return
+	}
+	w.c.CloseNow()
+	w.s.metrics.connections.Dec()
+	w.s.untrack(w)
+}
+
+// abort drops the connection at once: Shutdown's last resort.
+func (w *wsConn) abort() { w.c.CloseNow() }
 
 // Bounds of one batched write: the writer takes every frame already queued,
 // up to these, and sends them in one system call (ws.Conn.WriteBatch),
@@ -262,68 +301,79 @@ const (
 	writeBatchBytes  = 128 << 10
 )
 
-// writeLoop writes queued frames until a close is requested, then flushes
-// the queue (unless the client is a slow consumer, whose backlog is
-// pointless to push: it will sync) and performs the close handshake.
+// batchPool holds writers' batch slices: a writer goroutine runs only
+// while frames are queued, and must not allocate its batch every time.
+var batchPool = sync.Pool{New: func() any {
+	b := make([][]byte, 0, writeBatchFrames)
+	return &b
+}}
+
+// writeLoop writes queued frames until none is left, and then ends (a Send
+// starts the next one). When a close is requested it flushes the queue
+// (unless the client is a slow consumer, whose backlog is pointless to
+// push: it will sync), performs the close handshake and ends for good.
 func (w *wsConn) writeLoop() {
-	batch := make([][]byte, 0, writeBatchFrames)
+	bp := batchPool.Get().(*[][]byte)
+	defer batchPool.Put(bp)
+	batch := (*bp)[:0]
 	for {
-		select {
-		case f := <-w.q:
-			// Let the goroutines already runnable go first: after a
-			// commit, the sessions it woke queue their acks and
-			// deliveries within a moment, and what they queue here
-			// meanwhile leaves in this write instead of one write each.
-			runtime.Gosched()
-			batch = w.fill(append(batch, f))
-			w.wmu.Lock()
-			ok := w.writeBy(batch, w.nextDeadline())
-			w.wmu.Unlock()
-			w.unwritten.Add(-int64(len(batch)))
-			clear(batch) // the frames are garbage once written
-			batch = batch[:0]
-			if !ok {
-				// The peer is gone or stuck past WriteTimeout: mark the
-				// sink closing so Send and SendWait stop queueing (the
-				// reader may be waiting in SendWait), then drop TCP,
-				// which ends the reader.
-				w.Close(int(ws.StatusAbnormalClosure), "write failed")
-				w.c.CloseNow()
+		if w.closing() {
+			w.closeOut(batch)
+			return
+		}
+		if w.queued() == 0 {
+			// Nothing queued: end, unless a frame or a close request
+			// came after the check and its kick found this writer
+			// still running.
+			w.writing.Store(false)
+			if w.queued() == 0 && !w.closing() {
 				return
 			}
-		case <-w.done:
-			w.mu.Lock()
-			code, reason := w.code, w.reason
-			w.mu.Unlock()
-			w.wmu.Lock() // a reply being written goes out whole first
-			if code != protocol.CloseSlowConsumer {
-				w.flush(batch)
+			if !w.writing.CompareAndSwap(false, true) {
+				return // a kick started another writer
 			}
-			w.c.SetWriteDeadline(time.Now().Add(w.s.cfg.WriteTimeout))
-			w.c.Close(ws.StatusCode(code), reason)
-			w.wmu.Unlock()
+			continue
+		}
+		// Let the goroutines already runnable go first: after a commit,
+		// the sessions it woke queue their acks and deliveries within a
+		// moment, and what they queue here meanwhile leaves in this
+		// write instead of one write each.
+		runtime.Gosched()
+		batch = w.take(batch, writeBatchFrames, writeBatchBytes)
+		w.wmu.Lock()
+		ok := w.writeBy(batch, w.nextDeadline())
+		w.wmu.Unlock()
+		w.unwritten.Add(-int64(len(batch)))
+		clear(batch) // the frames are garbage once written
+		batch = batch[:0]
+		if !ok {
+			// The peer is gone or stuck past WriteTimeout: mark the sink
+			// closing so Send and SendWait stop queueing (the handler may
+			// be waiting in SendWait), then drop TCP, which ends the read
+			// side. writing stays set: no writer runs again.
+			w.outbox.Close(int(ws.StatusAbnormalClosure), "write failed")
+			w.c.CloseNow()
+			w.partDone()
 			return
 		}
 	}
 }
 
-// fill appends to batch the frames already queued, within the batch
-// bounds, without waiting for more.
-func (w *wsConn) fill(batch [][]byte) [][]byte {
-	n := 0
-	for _, f := range batch {
-		n += len(f)
+// closeOut runs once a close is requested: it flushes the queue (not to a
+// slow consumer) and sends the close frame; batch is an empty slice to
+// collect frames in. The writer ends for good.
+func (w *wsConn) closeOut(batch [][]byte) {
+	w.mu.Lock()
+	code, reason := w.code, w.reason
+	w.mu.Unlock()
+	w.wmu.Lock() // a reply being written goes out whole first
+	if code != protocol.CloseSlowConsumer {
+		w.flush(batch)
 	}
-	for len(batch) < cap(batch) && n < writeBatchBytes {
-		select {
-		case f := <-w.q:
-			batch = append(batch, f)
-			n += len(f)
-		default:
-			return batch
-		}
-	}
-	return batch
+	w.c.SetWriteDeadline(time.Now().Add(w.s.cfg.WriteTimeout))
+	w.c.Close(ws.StatusCode(code), reason)
+	w.wmu.Unlock()
+	w.partDone()
 }
 
 // flush writes what is queued, within DrainTimeout; batch is an empty
@@ -331,7 +381,7 @@ func (w *wsConn) fill(batch [][]byte) [][]byte {
 func (w *wsConn) flush(batch [][]byte) {
 	deadline := time.Now().Add(w.s.cfg.DrainTimeout)
 	for time.Now().Before(deadline) {
-		batch = w.fill(batch[:0])
+		batch = w.take(batch[:0], writeBatchFrames, writeBatchBytes)
 		if len(batch) == 0 || !w.writeBy(batch, deadline) {
 			return
 		}
