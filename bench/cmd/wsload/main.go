@@ -2,6 +2,7 @@
 //
 //	wsload -mode idle -conns 15000 -pid PID ws://127.0.0.1:PORT/
 //	wsload -mode echo -conns 1000 -size 1024 -duration 10s ws://127.0.0.1:PORT/
+//	wsload -mode idle -conns 10000 -pid PID -jwt-secret S ws://127.0.0.1:PORT/ws
 //
 // Idle mode opens the connections, lets the server settle and reports the
 // growth of the server's resident memory per connection. Echo mode runs one
@@ -11,6 +12,11 @@
 // same load. By default the echo clients are read by one ws.Poller, so that
 // the load side spends as little CPU as possible on the two cores it shares
 // with the server (-client goroutine runs a goroutine per connection).
+//
+// With -jwt-secret the server is `duplex serve` (bench/run-serve-idle.sh):
+// connection i logs in as its own user (an access_token minted with the
+// secret for PREFIX+i), offers duplex.v1, and its idle-mode round trip is a
+// duplex.v1 ping after the welcome.
 package main
 
 import (
@@ -19,7 +25,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -28,7 +36,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/duplexhq/duplex/auth"
 	"github.com/duplexhq/duplex/loadgen"
+	"github.com/duplexhq/duplex/protocol"
 	"github.com/duplexhq/duplex/ws"
 )
 
@@ -60,17 +70,23 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "echo mode: how long to run")
 	dialers := flag.Int("dialers", 64, "concurrent dials while connecting")
 	client := flag.String("client", "event", "echo mode: how the load side reads, event (one ws.Poller for all connections) or goroutine (one per connection)")
+	secret := flag.String("jwt-secret", "", "idle mode against duplex serve: mint each connection a token for its own user with this HS256 secret")
+	prefix := flag.String("user-prefix", "idle-", "with -jwt-secret: user ids are this plus the connection's number")
+	gcURL := flag.String("gc-url", "", "idle mode: GET this URL (a Go server's /debug/pprof/heap?gc=1) after the round trips, so that the settle ends with the handshakes' garbage collected")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		log.Fatal("usage: wsload [flags] ws://host:port/")
 	}
 	url := flag.Arg(0)
+	if *secret != "" {
+		chatSecret, chatPrefix = []byte(*secret), *prefix
+	}
 
 	var r result
 	var err error
 	switch *mode {
 	case "idle":
-		r, err = idle(url, *conns, *dialers, *pid, *settle)
+		r, err = idle(url, *conns, *dialers, *pid, *settle, *gcURL)
 	case "echo":
 		r, err = measureCPU(*pid, func() (result, error) {
 			if *client == "goroutine" {
@@ -86,6 +102,31 @@ func main() {
 	}
 	out, _ := json.Marshal(r)
 	fmt.Println(string(out))
+}
+
+// chatSecret, when set (-jwt-secret), makes every dial log in to duplex
+// serve as user chatPrefix+i.
+var (
+	chatSecret []byte
+	chatPrefix string
+)
+
+// dialOne opens connection i.
+func dialOne(ctx context.Context, url string, i int) (*ws.Conn, error) {
+	if chatSecret == nil {
+		c, _, err := ws.Dial(ctx, url, nil)
+		return c, err
+	}
+	tok, err := auth.Mint(chatSecret, chatPrefix+strconv.Itoa(i), 24*time.Hour, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	c, _, err := ws.Dial(ctx, url+sep+"access_token="+tok, &ws.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	return c, err
 }
 
 // dialAll opens n connections with at most par dials in flight.
@@ -113,7 +154,7 @@ func dialAll(url string, n, par int) ([]*ws.Conn, error) {
 						time.Sleep(100 * time.Millisecond)
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					c, _, err = ws.Dial(ctx, url, nil)
+					c, err = dialOne(ctx, url, i)
 					cancel()
 					if err == nil {
 						break
@@ -161,7 +202,7 @@ func rssKiB(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
-func idle(url string, n, par, pid int, settle time.Duration) (result, error) {
+func idle(url string, n, par, pid int, settle time.Duration, gcURL string) (result, error) {
 	if pid == 0 {
 		return result{}, fmt.Errorf("idle mode needs -pid")
 	}
@@ -176,8 +217,11 @@ func idle(url string, n, par, pid int, settle time.Duration) (result, error) {
 	defer closeAll(conns)
 	// One round trip on every connection, so each server has run its
 	// read path once (buffers touched, then released or not, as the
-	// implementation does while idle).
-	msg := []byte("hello")
+	// implementation does while idle). duplex serve first sends a welcome.
+	msg, reads := []byte("hello"), 1
+	if chatSecret != nil {
+		msg, reads = []byte(`{"type":"ping","id":"idle"}`), 2
+	}
 	ctx := context.Background()
 	var errs atomic.Int64
 	var wg sync.WaitGroup
@@ -191,8 +235,11 @@ func idle(url string, n, par, pid int, settle time.Duration) (result, error) {
 					errs.Add(1)
 					continue
 				}
-				if _, _, err := c.Read(ctx); err != nil {
-					errs.Add(1)
+				for range reads {
+					if _, _, err := c.Read(ctx); err != nil {
+						errs.Add(1)
+						break
+					}
 				}
 			}
 		}()
@@ -202,6 +249,17 @@ func idle(url string, n, par, pid int, settle time.Duration) (result, error) {
 	}
 	close(work)
 	wg.Wait()
+	if gcURL != "" {
+		// Without allocation, a Go server collects the garbage of the
+		// handshakes only at its periodic GC (every 2 minutes); this
+		// measures the state it then settles in.
+		resp, err := http.Get(gcURL)
+		if err != nil {
+			return result{}, fmt.Errorf("gc: %w", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 	time.Sleep(settle)
 	after, err := rssKiB(pid)
 	if err != nil {
