@@ -265,11 +265,16 @@ func (w *wsConn) start(id chat.Identity) {
 		err = p.Serve(w.c, w)
 	}
 	if err != nil {
-		// The Poller is closed (shutdown) or could not start.
-		if !errors.Is(err, ws.ErrPollerClosed) {
+		switch {
+		case errors.Is(err, ws.ErrPollerClosed):
+			w.Close(int(ws.StatusGoingAway), "server shutting down")
+		case w.closing():
+			// Closed meanwhile (shutdown began, or the welcome could
+			// not be written): there is nothing left to serve.
+		default:
 			s.log.LogAttrs(ctx, slog.LevelError, "websocket not served", w.logAttrs(slog.Any("err", err))...)
+			w.Close(int(ws.StatusInternalError), "internal error")
 		}
-		w.Close(int(ws.StatusGoingAway), "server shutting down")
 		w.endRead()
 	}
 }
