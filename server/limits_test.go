@@ -48,7 +48,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestSinkSendAllocs(t *testing.T) {
-	w := &wsConn{outbox: newOutbox(1, NewMetrics().queueDrops)}
+	w := &wsConn{outbox: newOutbox(1, NewMetrics().queueDrops, false)}
 	w.writing.Store(true) // the test drains the queue: no writer goroutine
 	frame := []byte(`{"type":"message"}`)
 	batch := make([][]byte, 0, 1)
@@ -77,7 +77,7 @@ func TestSinkSendAllocs(t *testing.T) {
 }
 
 func BenchmarkSinkSend(b *testing.B) {
-	w := &wsConn{outbox: newOutbox(DefaultSendQueue, NewMetrics().queueDrops)}
+	w := &wsConn{outbox: newOutbox(DefaultSendQueue, NewMetrics().queueDrops, true)}
 	w.writing.Store(true) // the benchmark drains the queue: no writer goroutine
 	frame := []byte(`{"type":"message","conv":"c1","seq":1,"sender":"alice","client_msg_id":"m1","body":"hi","ts":1}`)
 	done, stop := make(chan struct{}), make(chan struct{})
@@ -102,4 +102,50 @@ func BenchmarkSinkSend(b *testing.B) {
 	b.StopTimer()
 	close(stop)
 	<-done
+}
+
+// TestOutboxRing: frames leave in the order they were queued across the
+// ring's wrap-around and growth, the bound holds, and a drained ring
+// shrinks back to its idle size.
+func TestOutboxRing(t *testing.T) {
+	o := newOutbox(10, NewMetrics().queueDrops, false)
+	next, want := 0, 0
+	push := func(n int) {
+		for range n {
+			if !o.Send([]byte{byte(next)}) {
+				t.Fatalf("frame %d refused with %d queued", next, o.queued())
+			}
+			next++
+		}
+	}
+	take := func(n int) {
+		got := o.take(nil, n, 1<<20)
+		if len(got) != n {
+			t.Fatalf("took %d frames, want %d", len(got), n)
+		}
+		for _, f := range got {
+			if int(f[0]) != want {
+				t.Fatalf("frame %d left in place of %d", f[0], want)
+			}
+			want++
+		}
+	}
+	push(3)
+	take(2) // the read position moves: later frames wrap around
+	push(3) // 4 queued: the first ring is full
+	push(6) // grows while wrapped, to the bound of 10
+	if o.Send([]byte{0}) {
+		t.Fatal("an 11th frame was accepted by a queue of 10")
+	}
+	o.shrink()
+	if len(o.ring) != 16 {
+		t.Fatalf("ring of %d slots shrunk while frames are queued", len(o.ring))
+	}
+	take(10)
+	o.shrink()
+	if o.ring != nil {
+		t.Fatalf("drained ring of %d slots kept", len(o.ring))
+	}
+	push(2)
+	take(2)
 }

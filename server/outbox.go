@@ -18,9 +18,9 @@ var errConnClosing = errors.New("server: connection closing")
 // transport's writer, and the close request. It implements chat.FlowSink.
 //
 // The queue is a ring that grows with what is queued, up to max frames,
-// and is dropped when it empties after growing: an idle connection holds
-// a few slots, not max (a channel of max frames would cost every idle
-// connection 24 bytes per frame of its bound).
+// and that a writer going idle shrinks back (shrink): an idle connection
+// holds a few slots, not max (a channel of max frames would cost every
+// idle connection 24 bytes per frame of its bound).
 type outbox struct {
 	max   int
 	drops prometheus.Counter
@@ -29,7 +29,7 @@ type outbox struct {
 	ring  [][]byte      // a power of two long, or nil; guarded by qmu
 	r, n  int           // read position and frames queued; guarded by qmu
 	room  chan struct{} // closed when a frame is taken, if SendWait waits; guarded by qmu
-	ready chan struct{} // capacity 1: a frame was queued (for a writer that waits)
+	ready chan struct{} // capacity 1, signalled when a frame is queued, for a writer that waits (SSE); nil otherwise
 
 	mu     sync.Mutex    // serializes Close; guards code and reason
 	code   int           // set once, before done is closed
@@ -40,8 +40,15 @@ type outbox struct {
 // keptSlots is the largest ring an empty queue keeps.
 const keptSlots = 4
 
-func newOutbox(size int, drops prometheus.Counter) outbox {
-	return outbox{max: max(size, 1), drops: drops, ready: make(chan struct{}, 1), done: make(chan struct{})}
+// newOutbox makes an outbox of size frames; waited gives it the ready
+// signal, for a writer that waits for frames rather than being started
+// when one is queued.
+func newOutbox(size int, drops prometheus.Counter, waited bool) outbox {
+	var ready chan struct{}
+	if waited {
+		ready = make(chan struct{}, 1)
+	}
+	return outbox{max: max(size, 1), drops: drops, ready: ready, done: make(chan struct{})}
 }
 
 // Send queues frame; it never blocks and reports false when the queue is
@@ -104,7 +111,8 @@ func (o *outbox) push(frame []byte) {
 	o.n++
 }
 
-// signal tells a waiting writer that a frame is queued.
+// signal tells a waiting writer that a frame is queued (a no-op without
+// one: sending on a nil channel is never ready).
 func (o *outbox) signal() {
 	select {
 	case o.ready <- struct{}{}:
@@ -130,9 +138,6 @@ func (o *outbox) take(batch [][]byte, maxFrames, maxBytes int) [][]byte {
 	}
 	if o.n == 0 {
 		o.r = 0
-		if len(o.ring) > keptSlots {
-			o.ring = nil
-		}
 	}
 	if o.room != nil {
 		close(o.room)
@@ -140,6 +145,17 @@ func (o *outbox) take(batch [][]byte, maxFrames, maxBytes int) [][]byte {
 	}
 	o.qmu.Unlock()
 	return batch
+}
+
+// shrink drops a grown ring if nothing is queued. A writer calls it when
+// it goes idle rather than take at every emptying, which under load would
+// reallocate the ring at every burst.
+func (o *outbox) shrink() {
+	o.qmu.Lock()
+	if o.n == 0 && len(o.ring) > keptSlots {
+		o.ring = nil
+	}
+	o.qmu.Unlock()
 }
 
 // queued is the number of frames queued.

@@ -39,7 +39,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c := &sseConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops), s: s}
+	c := &sseConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops, true), s: s}
 	if !s.track(c) {
 		s.writeError(w, r, errf(protocol.CodeUnavailable, "server shutting down"))
 		return

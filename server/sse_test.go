@@ -48,7 +48,7 @@ func TestSSEEventFormat(t *testing.T) {
 // refuse; the first close code wins.
 func TestSSEConnQueue(t *testing.T) {
 	s := &Server{metrics: NewMetrics()}
-	c := &sseConn{outbox: newOutbox(2, s.metrics.queueDrops), s: s}
+	c := &sseConn{outbox: newOutbox(2, s.metrics.queueDrops, true), s: s}
 	if !c.Send([]byte("1")) || !c.Send([]byte("2")) || c.Send([]byte("3")) {
 		t.Fatal("queue of 2 did not refuse the third frame")
 	}

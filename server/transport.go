@@ -151,7 +151,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	conn := &wsConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops), s: s, c: c,
+	conn := &wsConn{outbox: newOutbox(s.cfg.SendQueue, s.metrics.queueDrops, false), s: s, c: c,
 		user: p.UserID, remote: r.RemoteAddr}
 	if !s.track(conn) {
 		c.Close(ws.StatusGoingAway, "server shutting down")
@@ -332,6 +332,7 @@ func (w *wsConn) writeLoop() {
 			// still running.
 			w.writing.Store(false)
 			if w.queued() == 0 && !w.closing() {
+				w.shrink()
 				return
 			}
 			if !w.writing.CompareAndSwap(false, true) {
