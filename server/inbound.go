@@ -29,10 +29,13 @@ const (
 	inboundMaxBytes  = 256 << 10
 )
 
+// inboundKeptSlots is the largest queue an idle connection keeps.
+const inboundKeptSlots = 4
+
 // inbound is a connection's queue of frames read and not yet handled.
 type inbound struct {
 	mu       sync.Mutex
-	frames   [][]byte // frames[head:] wait; nil when empty
+	frames   [][]byte // frames[head:] wait
 	head     int
 	bytes    int
 	handling bool // a handler goroutine runs
@@ -101,7 +104,14 @@ func (w *wsConn) handle() {
 	for {
 		in.mu.Lock()
 		if in.head == len(in.frames) {
-			in.frames, in.head = nil, 0 // an idle connection keeps no queue
+			// An idle connection keeps a small queue for its next
+			// request, not one grown by a burst.
+			if cap(in.frames) > inboundKeptSlots {
+				in.frames = nil
+			} else {
+				in.frames = in.frames[:0] // its frames were cleared as taken
+			}
+			in.head = 0
 			ended := in.ended
 			if !ended {
 				in.handling = false
