@@ -50,7 +50,7 @@ type wsConn struct {
 	// parts counts the halves still running: the read side (until the
 	// Poller's OnClose and the last queued frame are handled) and the
 	// writer (until it has closed the connection). The last one to end
-	// releases the connection (release).
+	// releases the connection (partDone).
 	parts atomic.Int32
 }
 
