@@ -82,7 +82,9 @@ func (w *wsConn) OnMessage(c *ws.Conn, typ ws.MessageType, p []byte) {
 // OnClose is called by the Poller when the connection has ended
 // (ws.Handler): the frames still queued are handled, then the session ends.
 func (w *wsConn) OnClose(_ *ws.Conn, err error) {
-	w.s.log.LogAttrs(w.s.ctx, slog.LevelDebug, "connection ended", w.logAttrs(slog.Any("err", err))...)
+	if w.s.log.Enabled(w.s.ctx, slog.LevelDebug) { // the attributes cost an allocation
+		w.s.log.LogAttrs(w.s.ctx, slog.LevelDebug, "connection ended", w.logAttrs(slog.Any("err", err))...)
+	}
 	in := &w.in
 	in.mu.Lock()
 	in.ended = true

@@ -259,7 +259,9 @@ func (w *wsConn) start(id chat.Identity) {
 		return
 	}
 	w.sess = sess
-	s.log.LogAttrs(ctx, slog.LevelDebug, "connected", w.logAttrs(slog.String("subprotocol", w.c.Subprotocol()))...)
+	if s.log.Enabled(ctx, slog.LevelDebug) { // the attributes cost an allocation
+		s.log.LogAttrs(ctx, slog.LevelDebug, "connected", w.logAttrs(slog.String("subprotocol", w.c.Subprotocol()))...)
+	}
 	p, err := s.wsPoller()
 	if err == nil {
 		err = p.Serve(w.c, w)
