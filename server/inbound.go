@@ -29,15 +29,11 @@ const (
 	inboundMaxBytes  = 256 << 10
 )
 
-// inboundKeptSlots is the largest queue an idle connection keeps.
-const inboundKeptSlots = 4
-
 // inbound is a connection's queue of frames read and not yet handled.
 type inbound struct {
 	mu       sync.Mutex
-	frames   [][]byte // frames[head:] wait
-	head     int
-	bytes    int
+	frames   frameRing
+	bytes    int  // in frames
 	handling bool // a handler goroutine runs
 	paused   bool // the Poller was told to stop reading
 	ended    bool // OnClose came: the read side ends after the queue
@@ -48,11 +44,11 @@ type inbound struct {
 // once below the bounds: a client kept at the bound would be paused and
 // resumed, a system call each, at every frame). in.mu is held.
 func (in *inbound) full() bool {
-	return len(in.frames)-in.head >= inboundMaxFrames || in.bytes >= inboundMaxBytes
+	return in.frames.len() >= inboundMaxFrames || in.bytes >= inboundMaxBytes
 }
 
 func (in *inbound) low() bool {
-	return len(in.frames)-in.head <= inboundMaxFrames/2 && in.bytes <= inboundMaxBytes/2
+	return in.frames.len() <= inboundMaxFrames/2 && in.bytes <= inboundMaxBytes/2
 }
 
 // OnMessage queues a frame read by the Poller (ws.Handler).
@@ -65,7 +61,7 @@ func (w *wsConn) OnMessage(c *ws.Conn, typ ws.MessageType, p []byte) {
 	f := bytes.Clone(p) // p is the Poller's buffer
 	in := &w.in
 	in.mu.Lock()
-	in.frames = append(in.frames, f)
+	in.frames.push(f)
 	in.bytes += len(f)
 	if !in.paused && in.full() {
 		in.paused = true
@@ -105,15 +101,8 @@ func (w *wsConn) handle() {
 	in := &w.in
 	for {
 		in.mu.Lock()
-		if in.head == len(in.frames) {
-			// An idle connection keeps a small queue for its next
-			// request, not one grown by a burst.
-			if cap(in.frames) > inboundKeptSlots {
-				in.frames = nil
-			} else {
-				in.frames = in.frames[:0] // its frames were cleared as taken
-			}
-			in.head = 0
+		if in.frames.len() == 0 {
+			in.frames.shrink()
 			ended := in.ended
 			if !ended {
 				in.handling = false
@@ -124,9 +113,7 @@ func (w *wsConn) handle() {
 			}
 			return
 		}
-		f := in.frames[in.head]
-		in.frames[in.head] = nil
-		in.head++
+		f := in.frames.pop()
 		in.bytes -= len(f)
 		resume := in.paused && in.low()
 		if resume {

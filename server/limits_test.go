@@ -138,13 +138,13 @@ func TestOutboxRing(t *testing.T) {
 		t.Fatal("an 11th frame was accepted by a queue of 10")
 	}
 	o.shrink()
-	if len(o.ring) != 16 {
-		t.Fatalf("ring of %d slots shrunk while frames are queued", len(o.ring))
+	if len(o.q.buf) != 16 {
+		t.Fatalf("ring of %d slots shrunk while frames are queued", len(o.q.buf))
 	}
 	take(10)
 	o.shrink()
-	if o.ring != nil {
-		t.Fatalf("drained ring of %d slots kept", len(o.ring))
+	if o.q.buf != nil {
+		t.Fatalf("drained ring of %d slots kept", len(o.q.buf))
 	}
 	push(2)
 	take(2)

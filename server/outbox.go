@@ -17,17 +17,16 @@ var errConnClosing = errors.New("server: connection closing")
 // (WebSocket or Server-Sent Events): a bounded queue drained by the
 // transport's writer, and the close request. It implements chat.FlowSink.
 //
-// The queue is a ring that grows with what is queued, up to max frames,
-// and that a writer going idle shrinks back (shrink): an idle connection
-// holds a few slots, not max (a channel of max frames would cost every
-// idle connection 24 bytes per frame of its bound).
+// The queue is a frameRing bounded at max frames, which a writer going
+// idle shrinks back (shrink): an idle connection holds a few slots, not
+// max (a channel of max frames would cost every idle connection 24 bytes
+// per frame of its bound).
 type outbox struct {
 	max   int
 	drops prometheus.Counter
 
 	qmu   sync.Mutex
-	ring  [][]byte      // a power of two long, or nil; guarded by qmu
-	r, n  int           // read position and frames queued; guarded by qmu
+	q     frameRing     // guarded by qmu
 	room  chan struct{} // closed when a frame is taken, if SendWait waits; guarded by qmu
 	ready chan struct{} // capacity 1, signalled when a frame is queued, for a writer that waits (SSE); nil otherwise
 
@@ -36,9 +35,6 @@ type outbox struct {
 	reason string        // likewise
 	done   chan struct{} // closed when a close has been requested
 }
-
-// keptSlots is the largest ring an empty queue keeps.
-const keptSlots = 4
 
 // newOutbox makes an outbox of size frames; waited gives it the ready
 // signal, for a writer that waits for frames rather than being started
@@ -58,12 +54,12 @@ func (o *outbox) Send(frame []byte) bool {
 		return false
 	}
 	o.qmu.Lock()
-	if o.n == o.max {
+	if o.q.len() == o.max {
 		o.qmu.Unlock()
 		o.drops.Inc()
 		return false
 	}
-	o.push(frame)
+	o.q.push(frame)
 	o.qmu.Unlock()
 	o.signal()
 	return true
@@ -77,8 +73,8 @@ func (o *outbox) SendWait(ctx context.Context, frame []byte) error {
 			return errConnClosing
 		}
 		o.qmu.Lock()
-		if o.n < o.max {
-			o.push(frame)
+		if o.q.len() < o.max {
+			o.q.push(frame)
 			o.qmu.Unlock()
 			o.signal()
 			return nil
@@ -98,19 +94,6 @@ func (o *outbox) SendWait(ctx context.Context, frame []byte) error {
 	}
 }
 
-// push appends frame to the ring, growing it if full. qmu is held.
-func (o *outbox) push(frame []byte) {
-	if o.n == len(o.ring) {
-		grown := make([][]byte, max(keptSlots, 2*len(o.ring)))
-		for i := range o.n {
-			grown[i] = o.ring[(o.r+i)&(len(o.ring)-1)]
-		}
-		o.ring, o.r = grown, 0
-	}
-	o.ring[(o.r+o.n)&(len(o.ring)-1)] = frame
-	o.n++
-}
-
 // signal tells a waiting writer that a frame is queued (a no-op without
 // one: sending on a nil channel is never ready).
 func (o *outbox) signal() {
@@ -128,16 +111,10 @@ func (o *outbox) take(batch [][]byte, maxFrames, maxBytes int) [][]byte {
 		size += len(f)
 	}
 	o.qmu.Lock()
-	for o.n > 0 && len(batch) < maxFrames && (len(batch) == 0 || size < maxBytes) {
-		f := o.ring[o.r]
-		o.ring[o.r] = nil
-		o.r = (o.r + 1) & (len(o.ring) - 1)
-		o.n--
+	for o.q.len() > 0 && len(batch) < maxFrames && (len(batch) == 0 || size < maxBytes) {
+		f := o.q.pop()
 		batch = append(batch, f)
 		size += len(f)
-	}
-	if o.n == 0 {
-		o.r = 0
 	}
 	if o.room != nil {
 		close(o.room)
@@ -147,14 +124,11 @@ func (o *outbox) take(batch [][]byte, maxFrames, maxBytes int) [][]byte {
 	return batch
 }
 
-// shrink drops a grown ring if nothing is queued. A writer calls it when
-// it goes idle rather than take at every emptying, which under load would
-// reallocate the ring at every burst.
+// shrink drops the queue's grown ring if nothing is queued; a writer calls
+// it when it goes idle (see frameRing.shrink).
 func (o *outbox) shrink() {
 	o.qmu.Lock()
-	if o.n == 0 && len(o.ring) > keptSlots {
-		o.ring = nil
-	}
+	o.q.shrink()
 	o.qmu.Unlock()
 }
 
@@ -162,7 +136,7 @@ func (o *outbox) shrink() {
 func (o *outbox) queued() int {
 	o.qmu.Lock()
 	defer o.qmu.Unlock()
-	return o.n
+	return o.q.len()
 }
 
 // closing reports whether a close was requested.
